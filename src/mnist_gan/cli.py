@@ -1,0 +1,43 @@
+"""What every stage script shares: the --params option and turning expected errors
+into one clear message and a non-zero exit instead of a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnist_gan.config import ParamsError
+from mnist_gan.download import DownloadError
+from mnist_gan.idx import IdxError
+
+ParamsPath = Annotated[
+    Path,
+    typer.Option(
+        "--params",
+        help="The pipeline's params.yaml.",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+]
+
+# Errors that describe bad input, a bad download or bad data, with a message for the user.
+USER_ERRORS = (ParamsError, DownloadError, IdxError, FloatingPointError)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Print a user-facing error as `error: ...` on stderr and exit with code 2."""
+    try:
+        yield
+    except USER_ERRORS as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def new_app(help_text: str) -> typer.Typer:
+    return typer.Typer(add_completion=False, help=help_text, pretty_exceptions_enable=False)

@@ -1,0 +1,197 @@
+"""The typed schema of `params.yaml`: the one place every parameter is declared.
+
+Each section is a frozen pydantic model with `extra="forbid"` and strict types, so a
+typo'd key, a string where a number belongs or a negative batch size fails at load
+time, before any stage does real work, with a message naming the key, the value and
+what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+OFFICIAL_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable or does not match the schema."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _plain_file_name(name: str) -> str:
+    """A bare file name: no folders, so it can never escape the folder it is written to."""
+    bad = (
+        not name
+        or name in {".", ".."}
+        or "\x00" in name
+        or PurePosixPath(name).name != name
+        or PureWindowsPath(name).name != name
+    )
+    if bad:
+        raise ValueError(f"must be a plain file name without folders, got {name!r}")
+    return name
+
+
+def _mirror(location: str) -> str:
+    """An http(s):// or file:// URL, or a local folder path."""
+    scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://", location)
+    if scheme and scheme.group(1).lower() not in {"http", "https", "file"}:
+        raise ValueError(
+            f"unsupported scheme {scheme.group(1)!r} in {location!r}: "
+            "use an http(s):// URL, a file:// URL or a local folder"
+        )
+    if not location.strip():
+        raise ValueError("an empty mirror location")
+    return location
+
+
+FileName = Annotated[str, AfterValidator(_plain_file_name)]
+Md5 = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+Mirror = Annotated[str, AfterValidator(_mirror)]
+PositiveInt = Annotated[int, Field(ge=1)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class FileEntry(_Section):
+    name: FileName
+    md5: Md5
+
+
+class DataFiles(_Section):
+    train_images: FileEntry
+    train_labels: FileEntry
+    test_images: FileEntry
+    test_labels: FileEntry
+
+    def entries(self) -> list[FileEntry]:
+        return [self.train_images, self.train_labels, self.test_images, self.test_labels]
+
+
+class DataConfig(_Section):
+    """Where the raw gzip IDX files come from (download stage)."""
+
+    mirrors: Annotated[list[Mirror], Field(min_length=1)] = list(OFFICIAL_MIRRORS)
+    files: DataFiles
+    # Network errors are retried this many times per mirror, with backoff doubling
+    # from `backoff_seconds`; a checksum mismatch or HTTP 4xx moves to the next mirror.
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
+    backoff_seconds: Annotated[float, Field(ge=0)] = 1.0
+    timeout_seconds: PositiveFloat = 30.0
+
+
+class NormalizeConfig(_Section):
+    """How the parsed data is split (normalize stage)."""
+
+    # The last `holdout` training images are held out of every model: the evaluate
+    # stage measures them as the real-data ceiling. Match it to `sample.count`, since
+    # FID is biased by sample size.
+    holdout: Annotated[int, Field(ge=0)] = 10000
+
+
+class ClassifierConfig(_Section):
+    """The evaluation CNN that the metrics look through (classifier stage)."""
+
+    epochs: PositiveInt = 12
+    batch_size: PositiveInt = 128
+    learning_rate: PositiveFloat = 1e-3
+    seed: int = 0
+
+
+class ModelConfig(_Section):
+    """The GAN's architecture (train stage; saved next to the weights)."""
+
+    arch: Literal["mlp"] = "mlp"
+    z_dim: PositiveInt = 100
+    # Width of the MLP's one hidden layer (128 in "GANs in Action" ch. 3).
+    hidden_units: PositiveInt = 128
+
+
+class TrainConfig(_Section):
+    """The GAN's training run (train stage)."""
+
+    loss: Literal["non_saturating"] = "non_saturating"
+    batch_size: PositiveInt = 128
+    steps: PositiveInt = 40000
+    seed: int = 0
+    # Adam, shared by G and D (the book uses Keras defaults).
+    learning_rate: PositiveFloat = 1e-3
+    beta_1: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    beta_2: Annotated[float, Field(ge=0, lt=1)] = 0.999
+    log_every: PositiveInt = 1000
+    sample_every: PositiveInt = 1000
+    # Steps run inside one compiled call: more means less Python overhead per step.
+    steps_per_call: PositiveInt = 100
+
+
+class SampleConfig(_Section):
+    """What the sample stage draws from the trained generator."""
+
+    count: PositiveInt = 10000
+    seed: int = 0
+    grid_rows: PositiveInt = 4
+    grid_cols: PositiveInt = 4
+
+
+class EvaluateConfig(_Section):
+    """How the evaluate stage scores samples."""
+
+    batch_size: PositiveInt = 1000
+    # A class counts as covered when it holds at least this fraction of samples.
+    coverage_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.02
+
+
+class Params(_Section):
+    data: DataConfig
+    normalize: NormalizeConfig = NormalizeConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    sample: SampleConfig = SampleConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+
+
+def _format_errors(source: str, error: ValidationError) -> str:
+    lines = [f"{source}: {error.error_count()} invalid parameter(s):"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<top level>"
+        if item["type"] == "missing":
+            lines.append(f"  {key}: missing; add it to {source}")
+        elif item["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (a typo?); remove it or fix its name")
+        else:
+            lines.append(f"  {key} = {item['input']!r}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_params(raw: Any, source: str = "params.yaml") -> Params:
+    """Validate an already-loaded YAML mapping. Raises ParamsError naming every bad key."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ParamsError(_format_errors(source, error)) from None
+
+
+def load_params(path: Path) -> Params:
+    """Read and validate params.yaml. Raises ParamsError with a message for the user."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ParamsError(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path} is not valid YAML: {error}") from None
+    return parse_params(raw, str(path))

@@ -1,0 +1,86 @@
+"""MNIST arrays: scaling, splitting, and the prepared-data folder layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnist_gan.config import ParamsError
+from mnist_gan.files import read_npy, write_npy
+from mnist_gan.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxError, read_idx_gz
+
+IMAGE_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+SPLITS = ("train", "holdout", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """images: float32 [N, 28, 28, 1] in [-1, 1]; labels: uint8 [N] in 0..9."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
+def to_unit_range(pixels: np.ndarray) -> np.ndarray:
+    """uint8 [N, 28, 28] in 0..255 -> float32 [N, 28, 28, 1] in [-1, 1]."""
+    return (pixels.astype(np.float32) / 127.5 - 1.0)[..., np.newaxis]
+
+
+def to_pixels(images: np.ndarray) -> np.ndarray:
+    """float [N, 28, 28, 1] in [-1, 1] (clipped) -> uint8 [N, 28, 28] in 0..255."""
+    scaled = np.rint((np.clip(images, -1.0, 1.0) + 1.0) * 127.5)
+    return scaled.astype(np.uint8).reshape(images.shape[0], *IMAGE_SHAPE[:2])
+
+
+def load_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Parse and cross-check one images/labels pair of gzip IDX files.
+
+    Returns pixels uint8 [N, 28, 28] and labels uint8 [N]; raises IdxError otherwise.
+    """
+    pixels = read_idx_gz(images_path, IMAGES_MAGIC)
+    labels = read_idx_gz(labels_path, LABELS_MAGIC)
+    if pixels.shape[1:] != IMAGE_SHAPE[:2]:
+        raise IdxError(f"{images_path}: images are {pixels.shape[1:]}, expected 28x28")
+    if len(pixels) != len(labels):
+        raise IdxError(
+            f"{images_path} holds {len(pixels)} images but {labels_path} holds "
+            f"{len(labels)} labels; they must be a matching pair"
+        )
+    if labels.size and labels.max() >= NUM_CLASSES:
+        raise IdxError(f"{labels_path}: label {labels.max()} is not a digit 0..9")
+    return pixels, labels
+
+
+def split_holdout(
+    pixels: np.ndarray, labels: np.ndarray, holdout: int
+) -> tuple[Split, Split]:
+    """Scale, and hold the last `holdout` examples out as a separate split."""
+    if not 0 <= holdout < len(pixels):
+        raise ParamsError(
+            f"normalize.holdout = {holdout} must be below the {len(pixels)} training "
+            "images available; lower it"
+        )
+    cut = len(pixels) - holdout
+    images = to_unit_range(pixels)
+    return Split(images[:cut], labels[:cut]), Split(images[cut:], labels[cut:])
+
+
+def save_split(folder: Path, name: str, split: Split) -> None:
+    """Write `<name>_images.npy` and `<name>_labels.npy` atomically.
+
+    Plain .npy rather than .npz: a zip archive stamps the write time into its bytes,
+    which would make every rerun's output differ.
+    """
+    write_npy(Path(folder) / f"{name}_images.npy", split.images)
+    write_npy(Path(folder) / f"{name}_labels.npy", split.labels)
+
+
+def load_split(folder: Path, name: str) -> Split:
+    """Read a split written by `save_split`."""
+    return Split(
+        read_npy(Path(folder) / f"{name}_images.npy"),
+        read_npy(Path(folder) / f"{name}_labels.npy"),
+    )

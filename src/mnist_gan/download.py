@@ -1,0 +1,173 @@
+"""Fetch files from an ordered list of mirrors, verify their md5, and only then keep them.
+
+A mirror is an http(s):// URL, a file:// URL or a local folder. For each file, the
+mirrors are tried in order: network errors are retried with exponential backoff, a
+checksum mismatch or a definite "no" (HTTP 4xx, missing file) moves on to the next
+mirror. The file streams into a temporary file beside its destination and is renamed
+into place only once its md5 matches, so the destination folder never holds a partial
+or unverified file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from tqdm import tqdm
+
+from mnist_gan.config import DataConfig, FileEntry
+from mnist_gan.files import atomic_path
+
+CHUNK_BYTES = 1 << 20
+
+
+class DownloadError(RuntimeError):
+    """No mirror served a file with the expected checksum."""
+
+
+class _ChecksumMismatch(Exception):
+    pass
+
+
+class _Retryable(Exception):
+    """A transient failure (connection, timeout, HTTP 5xx/429) worth another try."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one mirror answered for one file, for the final error message."""
+
+    location: str
+    outcome: str
+
+
+def is_url(mirror: str) -> bool:
+    return mirror.lower().startswith(("http://", "https://", "file://"))
+
+
+def locate(mirror: str, name: str) -> str:
+    """The address of file `name` on `mirror` (a URL, or a local path)."""
+    if is_url(mirror):
+        return mirror.rstrip("/") + "/" + name
+    return str(Path(mirror).expanduser() / name)
+
+
+@contextmanager
+def _open(location: str, timeout: float) -> Iterator[tuple[BinaryIO, int | None]]:
+    """Open a URL or local path for reading; yield (stream, size in bytes or None)."""
+    if not is_url(location):
+        with Path(location).open("rb") as handle:
+            yield handle, Path(location).stat().st_size
+        return
+    try:
+        response = urllib.request.urlopen(location, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code >= 500 or error.code == 429:
+            raise _Retryable(f"HTTP {error.code} {error.reason}") from None
+        raise
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, FileNotFoundError):
+            raise error.reason from None
+        raise _Retryable(f"cannot connect: {error.reason}") from None
+    with response:
+        length = response.headers.get("Content-Length")
+        yield response, int(length) if length and length.isdigit() else None
+
+
+def _copy_verified(
+    location: str, entry: FileEntry, destination: Path, timeout: float, progress: bool
+) -> None:
+    """Stream one file to `destination` if its md5 matches; raise otherwise."""
+    digest = hashlib.md5()
+    with atomic_path(destination) as tmp:
+        try:
+            with _open(location, timeout) as (stream, size), tmp.open("wb") as out:
+                bar = tqdm(
+                    total=size, unit="B", unit_scale=True, desc=entry.name, disable=not progress
+                )
+                with bar:
+                    while chunk := stream.read(CHUNK_BYTES):
+                        digest.update(chunk)
+                        out.write(chunk)
+                        bar.update(len(chunk))
+        except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
+            raise _Retryable(f"transfer failed: {error!r}") from None
+        if digest.hexdigest() != entry.md5:
+            raise _ChecksumMismatch(f"md5 mismatch: got {digest.hexdigest()}, expected {entry.md5}")
+
+
+def fetch(
+    entry: FileEntry,
+    mirrors: list[str],
+    folder: Path,
+    *,
+    retries: int = 3,
+    backoff_seconds: float = 1.0,
+    timeout_seconds: float = 30.0,
+    progress: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Path:
+    """Download `entry` into `folder` from the first mirror that serves it intact.
+
+    Returns the path of the verified file. Raises DownloadError listing what every
+    mirror answered if none did.
+    """
+    folder = Path(folder)
+    destination = folder / entry.name
+    # The schema already forbids folders in names; this guards any other caller.
+    if destination.resolve().parent != folder.resolve():
+        raise DownloadError(f"file name {entry.name!r} would escape {folder}")
+    attempts: list[Attempt] = []
+    for mirror in mirrors:
+        location = locate(mirror, entry.name)
+        for attempt in range(retries + 1):
+            try:
+                _copy_verified(location, entry, destination, timeout_seconds, progress)
+                return destination
+            except _Retryable as error:
+                outcome = str(error)
+                if attempt < retries:
+                    sleep(backoff_seconds * 2**attempt)
+                    continue
+                outcome += f" (after {retries + 1} tries)"
+            except _ChecksumMismatch as error:
+                outcome = str(error)
+            except urllib.error.HTTPError as error:
+                outcome = f"HTTP {error.code} {error.reason}"
+            except FileNotFoundError:
+                outcome = "no such file"
+            except OSError as error:
+                outcome = f"cannot read: {error.strerror or error}"
+            attempts.append(Attempt(location, outcome))
+            break
+    lines = [f"could not get {entry.name} with md5 {entry.md5} from any mirror:"]
+    lines += [f"  {a.location}: {a.outcome}" for a in attempts]
+    lines.append("Check data.mirrors and data.files in params.yaml (a local mirror needs its md5s).")
+    raise DownloadError("\n".join(lines))
+
+
+def download_all(config: DataConfig, folder: Path, progress: bool = True) -> list[Path]:
+    """Fetch the four MNIST files of `config` into `folder`; returns their paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        fetch(
+            entry,
+            config.mirrors,
+            folder,
+            retries=config.retries,
+            backoff_seconds=config.backoff_seconds,
+            timeout_seconds=config.timeout_seconds,
+            progress=progress,
+        )
+        for entry in config.files.entries()
+    ]
+

@@ -1,0 +1,55 @@
+"""Atomic file output: a reader never sees a half-written file where a good one belongs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(destination: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `destination`; rename it into place on success.
+
+    On any exception the temporary file is removed and `destination` is untouched.
+    The temporary name ends with the destination's name, for writers that check suffixes.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=".tmp-", suffix=f"-{destination.name}", dir=destination.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        tmp.chmod(0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
+        os.replace(tmp, destination)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, data: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def write_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        np.save(tmp, array, allow_pickle=False)
+
+
+def read_npy(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)

@@ -1,0 +1,37 @@
+"""Image grids: a pure array function, and a PNG writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mnist_gan.files import atomic_path
+
+
+def image_grid(pixels: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
+    """Tile uint8 [rows*cols, H, W] images into one uint8 [rows*(H+pad)+pad, ...] image.
+
+    Image i goes to row i // cols, column i % cols; padding is black (0).
+    """
+    count, height, width = pixels.shape
+    if count != rows * cols:
+        raise ValueError(f"{count} images do not fill a {rows}x{cols} grid")
+    grid = np.zeros((rows * (height + pad) + pad, cols * (width + pad) + pad), np.uint8)
+    for index, image in enumerate(pixels):
+        top = pad + (index // cols) * (height + pad)
+        left = pad + (index % cols) * (width + pad)
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
+def upscale(image: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour enlargement of a 2-D image, so 28-pixel digits stay crisp."""
+    return np.kron(image, np.ones((factor, factor), dtype=image.dtype))
+
+
+def save_png(path: Path, image: np.ndarray) -> None:
+    """Write a uint8 [H, W] grayscale image as PNG, atomically."""
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")

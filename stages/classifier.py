@@ -1,0 +1,45 @@
+"""Stage `classifier`: train the evaluation CNN that every quality metric looks through."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnist_gan.classifier import accuracy, build_classifier, save_classifier, train_classifier
+from mnist_gan.cli import ParamsPath, new_app, user_errors
+from mnist_gan.config import load_params
+from mnist_gan.data import load_split
+from mnist_gan.files import write_json
+from mnist_gan.training import seed_everything
+
+app = new_app(__doc__)
+
+
+@app.command()
+def main(
+    params: ParamsPath = Path("params.yaml"),
+    data: Annotated[Path, typer.Option(help="Folder of the prepared splits.")] = Path(
+        "data/prepared"
+    ),
+    out: Annotated[Path, typer.Option(help="Folder for the classifier.")] = Path(
+        "models/classifier"
+    ),
+    metrics: Annotated[Path, typer.Option(help="Where to write test accuracy.")] = Path(
+        "metrics/classifier.json"
+    ),
+) -> None:
+    """Fit on the train split only (the holdout stays unseen), then score the test set."""
+    with user_errors():
+        config = load_params(params).classifier
+    seed_everything(config.seed)
+    train, test = load_split(data, "train"), load_split(data, "test")
+    model = build_classifier()
+    train_classifier(model, train, config)
+    result = {"test_accuracy": accuracy(model, test), "train_images": len(train.labels)}
+    typer.echo(f"test accuracy {result['test_accuracy']:.4f} on {len(test.labels)} images")
+    save_classifier(model, out, {"classifier": config.model_dump(), **result})
+    write_json(metrics, result)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,30 @@
+"""Stage `download`: fetch the four MNIST gzip IDX files, md5-verified, into data/raw/."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnist_gan.cli import ParamsPath, new_app, user_errors
+from mnist_gan.config import load_params
+from mnist_gan.download import download_all
+
+app = new_app(__doc__)
+
+
+@app.command()
+def main(
+    params: ParamsPath = Path("params.yaml"),
+    out: Annotated[Path, typer.Option(help="Folder for the verified files.")] = Path("data/raw"),
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per file.")] = True,
+) -> None:
+    """Try each of data.mirrors in order for each file of data.files; keep a file only
+    once its md5 matches."""
+    with user_errors():
+        config = load_params(params).data
+        for path in download_all(config, out, progress=progress):
+            typer.echo(f"verified {path}")
+
+
+if __name__ == "__main__":
+    app()

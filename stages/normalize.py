@@ -1,0 +1,42 @@
+"""Stage `normalize`: parse the IDX files, scale to [-1, 1], split, write data/prepared/."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnist_gan.cli import ParamsPath, new_app, user_errors
+from mnist_gan.config import load_params
+from mnist_gan.data import Split, load_idx_pair, save_split, split_holdout, to_unit_range
+
+app = new_app(__doc__)
+
+
+@app.command()
+def main(
+    params: ParamsPath = Path("params.yaml"),
+    raw: Annotated[Path, typer.Option(help="Folder of the downloaded files.")] = Path("data/raw"),
+    out: Annotated[Path, typer.Option(help="Folder for the .npy arrays.")] = Path(
+        "data/prepared"
+    ),
+) -> None:
+    """Write train/holdout/test splits: images float32 [N, 28, 28, 1] in [-1, 1] and
+    labels uint8 [N]. The holdout is the last normalize.holdout training images."""
+    with user_errors():
+        config = load_params(params)
+        files = config.data.files
+        train_pixels, train_labels = load_idx_pair(
+            raw / files.train_images.name, raw / files.train_labels.name
+        )
+        test_pixels, test_labels = load_idx_pair(
+            raw / files.test_images.name, raw / files.test_labels.name
+        )
+        train, holdout = split_holdout(train_pixels, train_labels, config.normalize.holdout)
+        splits = {"train": train, "holdout": holdout, "test": Split(to_unit_range(test_pixels), test_labels)}
+        for name, split in splits.items():
+            save_split(out, name, split)
+            typer.echo(f"{name}: {len(split.labels)} images")
+
+
+if __name__ == "__main__":
+    app()
