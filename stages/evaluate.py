@@ -4,13 +4,12 @@ beside the same scores for unseen real images (the ceiling)."""
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from mnist_gan.classifier import feature_model, load_classifier
 from mnist_gan.cli import ParamsPath, new_app, user_errors
 from mnist_gan.config import load_params
-from mnist_gan.data import load_split, to_unit_range
+from mnist_gan.data import check_pixels, load_split, to_unit_range
 from mnist_gan.files import read_npy, write_json
 from mnist_gan.metrics import evaluate, metrics_registry, view
 
@@ -37,20 +36,22 @@ def main(
     and under `real` the same for the holdout images."""
     with user_errors():
         config = load_params(params).evaluate
-    pixels = read_npy(samples)
-    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[1:] != (28, 28):
-        typer.echo(f"error: {samples} must be uint8 [N, 28, 28], got {pixels.dtype} {pixels.shape}", err=True)
-        raise typer.Exit(2)
+        pixels = check_pixels(read_npy(samples), str(samples))
     extractor = feature_model(load_classifier(classifier))
     metrics = metrics_registry(config.coverage_threshold)
+
+    def scores(images):
+        return evaluate(view(extractor, images, config.batch_size), reference, metrics)
+
     reference = view(extractor, load_split(data, "test").images, config.batch_size)
-    result = evaluate(view(extractor, to_unit_range(pixels), config.batch_size), reference, metrics)
+    result = scores(to_unit_range(pixels))
     holdout = load_split(data, "holdout")
-    if len(holdout.labels) > 1:
-        result["real"] = evaluate(view(extractor, holdout.images, config.batch_size), reference, metrics)
+    if len(holdout.labels) > 1:  # a covariance needs two images
+        result["real"] = scores(holdout.images)
     write_json(out, result)
     for key in ("inception_score", "fid", "classes_covered"):
-        typer.echo(f"{key}: {result[key]:.4g}" + (f" (real: {result['real'][key]:.4g})" if "real" in result else ""))
+        real = f" (real: {result['real'][key]:.4g})" if "real" in result else ""
+        typer.echo(f"{key}: {result[key]:.4g}{real}")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ app = new_app(__doc__)
 def main(
     params: ParamsPath = Path("params.yaml"),
     raw: Annotated[Path, typer.Option(help="Folder of the downloaded files.")] = Path("data/raw"),
-    out: Annotated[Path, typer.Option(help="Folder for the .npy arrays.")] = Path(
-        "data/prepared"
-    ),
+    out: Annotated[Path, typer.Option(help="Folder for the .npy arrays.")] = Path("data/prepared"),
 ) -> None:
     """Write train/holdout/test splits: images float32 [N, 28, 28, 1] in [-1, 1] and
     labels uint8 [N]. The holdout is the last normalize.holdout training images."""
@@ -32,7 +30,11 @@ def main(
             raw / files.test_images.name, raw / files.test_labels.name
         )
         train, holdout = split_holdout(train_pixels, train_labels, config.normalize.holdout)
-        splits = {"train": train, "holdout": holdout, "test": Split(to_unit_range(test_pixels), test_labels)}
+        splits = {
+            "train": train,
+            "holdout": holdout,
+            "test": Split(to_unit_range(test_pixels), test_labels),
+        }
         for name, split in splits.items():
             save_split(out, name, split)
             typer.echo(f"{name}: {len(split.labels)} images")

@@ -29,7 +29,9 @@ def main(
     generator, model_config = load_generator(models)
     cells = config.grid_rows * config.grid_cols
     grid_pixels = generate_pixels(generator, fixed_latents(config.seed, cells, model_config.z_dim))
-    save_png(out / "grid.png", upscale(image_grid(grid_pixels, config.grid_rows, config.grid_cols), 4))
+    save_png(
+        out / "grid.png", upscale(image_grid(grid_pixels, config.grid_rows, config.grid_cols), 4)
+    )
     # A different stream from the grid's, so the grid is not just the first samples.
     z = fixed_latents(config.seed + 1, config.count, model_config.z_dim)
     samples = generate_pixels(generator, z)

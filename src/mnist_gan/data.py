@@ -35,6 +35,13 @@ def to_pixels(images: np.ndarray) -> np.ndarray:
     return scaled.astype(np.uint8).reshape(images.shape[0], *IMAGE_SHAPE[:2])
 
 
+def check_pixels(pixels: np.ndarray, source: str) -> np.ndarray:
+    """Return `pixels` if it is uint8 [N, 28, 28]; raise IdxError naming `source` if not."""
+    if pixels.dtype != np.uint8 or pixels.shape[1:] != IMAGE_SHAPE[:2]:
+        raise IdxError(f"{source} must hold uint8 [N, 28, 28], got {pixels.dtype} {pixels.shape}")
+    return pixels
+
+
 def load_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Parse and cross-check one images/labels pair of gzip IDX files.
 
@@ -54,9 +61,7 @@ def load_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.
     return pixels, labels
 
 
-def split_holdout(
-    pixels: np.ndarray, labels: np.ndarray, holdout: int
-) -> tuple[Split, Split]:
+def split_holdout(pixels: np.ndarray, labels: np.ndarray, holdout: int) -> tuple[Split, Split]:
     """Scale, and hold the last `holdout` examples out as a separate split."""
     if not 0 <= holdout < len(pixels):
         raise ParamsError(

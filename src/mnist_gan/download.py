@@ -33,11 +33,11 @@ class DownloadError(RuntimeError):
     """No mirror served a file with the expected checksum."""
 
 
-class _ChecksumMismatch(Exception):
+class _ChecksumMismatchError(Exception):
     pass
 
 
-class _Retryable(Exception):
+class _RetryableError(Exception):
     """A transient failure (connection, timeout, HTTP 5xx/429) worth another try."""
 
 
@@ -71,12 +71,12 @@ def _open(location: str, timeout: float) -> Iterator[tuple[BinaryIO, int | None]
         response = urllib.request.urlopen(location, timeout=timeout)
     except urllib.error.HTTPError as error:
         if error.code >= 500 or error.code == 429:
-            raise _Retryable(f"HTTP {error.code} {error.reason}") from None
+            raise _RetryableError(f"HTTP {error.code} {error.reason}") from None
         raise
     except urllib.error.URLError as error:
         if isinstance(error.reason, FileNotFoundError):
             raise error.reason from None
-        raise _Retryable(f"cannot connect: {error.reason}") from None
+        raise _RetryableError(f"cannot connect: {error.reason}") from None
     with response:
         length = response.headers.get("Content-Length")
         yield response, int(length) if length and length.isdigit() else None
@@ -99,9 +99,11 @@ def _copy_verified(
                         out.write(chunk)
                         bar.update(len(chunk))
         except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
-            raise _Retryable(f"transfer failed: {error!r}") from None
+            raise _RetryableError(f"transfer failed: {error!r}") from None
         if digest.hexdigest() != entry.md5:
-            raise _ChecksumMismatch(f"md5 mismatch: got {digest.hexdigest()}, expected {entry.md5}")
+            raise _ChecksumMismatchError(
+                f"md5 mismatch: got {digest.hexdigest()}, expected {entry.md5}"
+            )
 
 
 def fetch(
@@ -132,13 +134,13 @@ def fetch(
             try:
                 _copy_verified(location, entry, destination, timeout_seconds, progress)
                 return destination
-            except _Retryable as error:
+            except _RetryableError as error:
                 outcome = str(error)
                 if attempt < retries:
                     sleep(backoff_seconds * 2**attempt)
                     continue
                 outcome += f" (after {retries + 1} tries)"
-            except _ChecksumMismatch as error:
+            except _ChecksumMismatchError as error:
                 outcome = str(error)
             except urllib.error.HTTPError as error:
                 outcome = f"HTTP {error.code} {error.reason}"
@@ -150,7 +152,9 @@ def fetch(
             break
     lines = [f"could not get {entry.name} with md5 {entry.md5} from any mirror:"]
     lines += [f"  {a.location}: {a.outcome}" for a in attempts]
-    lines.append("Check data.mirrors and data.files in params.yaml (a local mirror needs its md5s).")
+    lines.append(
+        "Check data.mirrors and data.files in params.yaml (a local mirror needs its md5s)."
+    )
     raise DownloadError("\n".join(lines))
 
 
@@ -170,4 +174,3 @@ def download_all(config: DataConfig, folder: Path, progress: bool = True) -> lis
         )
         for entry in config.files.entries()
     ]
-

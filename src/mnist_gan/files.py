@@ -36,7 +36,7 @@ def atomic_path(destination: Path) -> Iterator[Path]:
     try:
         yield tmp
         tmp.chmod(0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, destination)
+        tmp.replace(destination)
     finally:
         tmp.unlink(missing_ok=True)
 

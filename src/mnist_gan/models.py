@@ -21,7 +21,7 @@ IMAGE_PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2]
 
 
 def mlp_generator(config: ModelConfig) -> keras.Model:
-    """"GANs in Action" ch. 3: z -> Dense(128) -> LeakyReLU(0.01) -> Dense(784, tanh)."""
+    """ "GANs in Action" ch. 3: z -> Dense(128) -> LeakyReLU(0.01) -> Dense(784, tanh)."""
     z = keras.Input((config.z_dim,), name="z")
     x = layers.Dense(config.hidden_units)(z)
     x = layers.LeakyReLU(negative_slope=0.01)(x)
@@ -31,7 +31,7 @@ def mlp_generator(config: ModelConfig) -> keras.Model:
 
 
 def mlp_discriminator(config: ModelConfig) -> keras.Model:
-    """"GANs in Action" ch. 3: Flatten -> Dense(128) -> LeakyReLU(0.01) -> Dense(1)."""
+    """ "GANs in Action" ch. 3: Flatten -> Dense(128) -> LeakyReLU(0.01) -> Dense(1)."""
     images = keras.Input(IMAGE_SHAPE, name="images")
     x = layers.Flatten()(images)
     x = layers.Dense(config.hidden_units)(x)

@@ -150,7 +150,9 @@ def run_training(
     window_sum = np.zeros(len(METRIC_NAMES))
     window_steps = 0
     last: dict[str, float] = {}
-    for size in chunks(config.steps, config.steps_per_call, (config.log_every, config.sample_every)):
+    for size in chunks(
+        config.steps, config.steps_per_call, (config.log_every, config.sample_every)
+    ):
         means = trainer.train(size)
         if not np.all(np.isfinite(means)):
             raise FloatingPointError(

@@ -1,0 +1,44 @@
+"""Shared fixtures: a tiny synthetic MNIST mirror, and a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import make_mirror
+
+
+@pytest.fixture
+def mirror(tmp_path: Path) -> tuple[Path, dict[str, dict[str, str]]]:
+    """A folder holding a tiny synthetic MNIST, and its data.files entries."""
+    folder = tmp_path / "mirror"
+    return folder, make_mirror(folder)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def serve() -> Iterator:
+    """serve(folder) -> base URL of a real HTTP server on 127.0.0.1 serving `folder`."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(folder: Path, handler: type = QuietHandler) -> str:
+        server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
+        )
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

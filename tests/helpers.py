@@ -1,0 +1,56 @@
+"""Test helpers: paths, and tiny MNIST-format data made here."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from mnist_gan.idx import encode_idx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_MNIST = REPO_ROOT.parent / "shared" / "mnist"
+FILE_KEYS = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 [count, 28, 28] images and labels: class k is a bright 6x6 block at a
+    position that depends on k, over faint noise, so a classifier can learn it."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, count).astype(np.uint8)
+    pixels = rng.integers(0, 40, (count, 28, 28)).astype(np.uint8)
+    for index, label in enumerate(labels):
+        top, left = 3 + 5 * (label // 4), 3 + 7 * (label % 4)
+        pixels[index, top : top + 6, left : left + 6] = 250
+    return pixels, labels
+
+
+def write_gz_idx(path: Path, array: np.ndarray) -> str:
+    """Write `array` as a gzip IDX file; returns its md5."""
+    data = gzip.compress(encode_idx(array), mtime=0)
+    path.write_bytes(data)
+    return hashlib.md5(data).hexdigest()
+
+
+def make_mirror(folder: Path, train: int = 300, test: int = 100) -> dict[str, dict[str, str]]:
+    """Fill `folder` with the four MNIST files (synthetic); returns params' data.files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    train_pixels, train_labels = synthetic_digits(train, seed=1)
+    test_pixels, test_labels = synthetic_digits(test, seed=2)
+    arrays = {
+        "train_images": train_pixels,
+        "train_labels": train_labels,
+        "test_images": test_pixels,
+        "test_labels": test_labels,
+    }
+    return {
+        key: {"name": FILE_KEYS[key], "md5": write_gz_idx(folder / FILE_KEYS[key], arrays[key])}
+        for key in FILE_KEYS
+    }

@@ -1,0 +1,106 @@
+"""The params schema: defaults load, and every kind of bad value is named clearly."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mnist_gan.config import OFFICIAL_MIRRORS, ParamsError, load_params, parse_params
+from tests.helpers import REPO_ROOT
+
+
+@pytest.fixture
+def raw() -> dict:
+    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+
+
+def test_repo_params_load_with_the_issue_defaults(raw: dict) -> None:
+    params = parse_params(raw)
+    assert params.data.mirrors == list(OFFICIAL_MIRRORS)
+    assert params.data.files.train_images.md5 == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
+    assert params.data.files.test_labels.md5 == "ec29112dd5afa0611ce80d1b7f02629c"
+    assert (params.train.batch_size, params.train.steps) == (128, 40000)
+    assert (params.train.log_every, params.train.sample_every) == (1000, 1000)
+    assert (params.model.arch, params.model.z_dim, params.sample.count) == ("mlp", 100, 10000)
+
+
+def _error(raw: dict) -> str:
+    with pytest.raises(ParamsError) as info:
+        parse_params(raw)
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("train", "batch_size", -5, "train.batch_size = -5"),
+        ("train", "batch_size", "big", "train.batch_size = 'big'"),
+        ("train", "steps", 1.5, "train.steps = 1.5"),
+        ("train", "steps", True, "train.steps = True"),
+        ("model", "arch", "resnet", "model.arch = 'resnet': Input should be 'mlp'"),
+        ("sample", "count", 0, "sample.count = 0: Input should be greater than or equal to 1"),
+        ("evaluate", "coverage_threshold", 1.5, "evaluate.coverage_threshold = 1.5"),
+    ],
+)
+def test_bad_value_names_key_value_and_rule(raw, section, key, value, expected) -> None:
+    bad = copy.deepcopy(raw)
+    bad[section][key] = value
+    assert expected in _error(bad)
+
+
+def test_unknown_key_is_named_as_a_possible_typo(raw: dict) -> None:
+    bad = copy.deepcopy(raw)
+    bad["train"]["batchsize"] = 64
+    assert "train.batchsize: unknown key" in _error(bad)
+
+
+def test_missing_file_entry_is_named(raw: dict) -> None:
+    bad = copy.deepcopy(raw)
+    del bad["data"]["files"]["test_labels"]
+    assert "data.files.test_labels: missing" in _error(bad)
+
+
+@pytest.mark.parametrize("name", ["../escape.gz", "sub/file.gz", "..", "/etc/passwd", "a\\b.gz"])
+def test_file_names_cannot_leave_their_folder(raw: dict, name: str) -> None:
+    bad = copy.deepcopy(raw)
+    bad["data"]["files"]["train_images"]["name"] = name
+    assert "data.files.train_images.name" in _error(bad)
+    assert "plain file name" in _error(bad)
+
+
+def test_md5_must_be_32_hex_digits(raw: dict) -> None:
+    bad = copy.deepcopy(raw)
+    bad["data"]["files"]["train_images"]["md5"] = "abc"
+    assert "data.files.train_images.md5 = 'abc'" in _error(bad)
+
+
+@pytest.mark.parametrize("mirror", ["ftp://example.org/mnist/", "s3://bucket/mnist"])
+def test_unsupported_mirror_schemes_are_refused(raw: dict, mirror: str) -> None:
+    bad = copy.deepcopy(raw)
+    bad["data"]["mirrors"] = [mirror]
+    assert "unsupported scheme" in _error(bad)
+
+
+def test_every_error_is_reported_at_once(raw: dict) -> None:
+    bad = copy.deepcopy(raw)
+    bad["train"]["batch_size"] = 0
+    bad["sample"]["count"] = -1
+    message = _error(bad)
+    assert "2 invalid parameter(s)" in message
+    assert "train.batch_size" in message
+    assert "sample.count" in message
+
+
+def test_unreadable_and_non_yaml_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="cannot read"):
+        load_params(tmp_path / "absent.yaml")
+    broken = tmp_path / "params.yaml"
+    broken.write_text("train: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(broken)
+    broken.write_text("- a list\n")
+    with pytest.raises(ParamsError, match="expected a mapping"):
+        load_params(broken)
