@@ -1,0 +1,118 @@
+"""The GAN models and the compiled training loop, on small real TensorFlow runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_gan.classifier import build_classifier, feature_model
+from mnist_gan.config import ModelConfig, TrainConfig
+from mnist_gan.training import (
+    GANTrainer,
+    build_gan,
+    chunks,
+    fixed_latents,
+    generate_pixels,
+    load_generator,
+    run_training,
+    save_gan,
+    seed_everything,
+)
+from tests.helpers import synthetic_digits
+
+MODEL = ModelConfig(z_dim=16, hidden_units=32)
+
+
+def _images(count: int = 64) -> np.ndarray:
+    pixels, _ = synthetic_digits(count, seed=0)
+    return pixels.astype(np.float32)[..., None] / 127.5 - 1
+
+
+def _trainer(seed: int = 0, images: np.ndarray | None = None, **train) -> GANTrainer:
+    seed_everything(seed)
+    config = TrainConfig(batch_size=8, seed=seed, **train)
+    return GANTrainer(
+        build_gan(MODEL), _images() if images is None else images, config, MODEL.z_dim
+    )
+
+
+def test_models_have_the_documented_shapes() -> None:
+    gan = build_gan(MODEL)
+    images = gan.generator(np.zeros((3, 16), np.float32))
+    assert tuple(images.shape) == (3, 28, 28, 1)
+    assert np.all(np.abs(np.asarray(images)) <= 1)  # tanh range
+    assert tuple(gan.discriminator(images).shape) == (3, 1)
+    classifier = build_classifier()
+    assert tuple(classifier(np.zeros((2, 28, 28, 1), np.float32)).shape) == (2, 10)
+    features, probabilities = feature_model(classifier)(np.zeros((2, 28, 28, 1), np.float32))
+    assert tuple(features.shape) == (2, 128)
+    np.testing.assert_allclose(np.sum(probabilities, axis=1), 1.0, rtol=1e-5)
+
+
+def test_one_training_step_changes_both_models_and_gives_finite_losses() -> None:
+    trainer = _trainer()
+    before = [
+        w.copy()
+        for w in trainer.gan.generator.get_weights() + trainer.gan.discriminator.get_weights()
+    ]
+    means = trainer.train(1)
+    after = trainer.gan.generator.get_weights() + trainer.gan.discriminator.get_weights()
+    assert means.shape == (3,)
+    assert np.all(np.isfinite(means))
+    assert 0 <= means[2] <= 1  # discriminator accuracy
+    assert all(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
+
+
+def test_same_seed_gives_bit_identical_weights_and_another_seed_does_not() -> None:
+    def weights(seed: int) -> list[np.ndarray]:
+        trainer = _trainer(seed)
+        trainer.train(5)
+        return trainer.gan.generator.get_weights()
+
+    first, second, other = weights(3), weights(3), weights(4)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+def test_chunks_end_on_every_log_and_sample_step() -> None:
+    sizes = list(chunks(25, 4, (10, 6)))
+    ends = np.cumsum(sizes).tolist()
+    assert sum(sizes) == 25 and max(sizes) <= 4
+    assert {6, 10, 12, 18, 20, 24, 25} <= set(ends)
+
+
+def test_run_training_logs_window_means_and_samples_on_schedule() -> None:
+    config = TrainConfig(batch_size=8, steps=12, log_every=5, sample_every=4, steps_per_call=3)
+    trainer = _trainer()
+    logs, samples = [], []
+    last = run_training(trainer, config, lambda s, m: logs.append((s, m)), samples.append)
+    assert [step for step, _ in logs] == [5, 10, 12]
+    assert samples == [4, 8, 12]
+    assert last == logs[-1][1]
+    assert set(last) == {"d_loss", "g_loss", "d_accuracy"}
+
+
+def test_a_nan_loss_stops_training_with_the_step_named() -> None:
+    images = _images()
+    images[:] = np.nan  # every real batch is NaN, so the discriminator loss is too
+    trainer = _trainer(images=images)
+    config = TrainConfig(batch_size=8, steps=10, log_every=5, sample_every=5, steps_per_call=5)
+    with pytest.raises(FloatingPointError, match="diverged between steps 0 and 5"):
+        run_training(trainer, config, lambda s, m: None, lambda s: None)
+
+
+def test_saved_generator_reloads_to_the_same_outputs(tmp_path: Path) -> None:
+    trainer = _trainer()
+    trainer.train(2)
+    save_gan(trainer.gan, tmp_path, {"model": MODEL.model_dump()})
+    generator, config = load_generator(tmp_path)
+    z = fixed_latents(0, 4, config.z_dim)
+    assert config == MODEL
+    np.testing.assert_array_equal(
+        generate_pixels(generator, z), generate_pixels(trainer.gan.generator, z)
+    )
+    first = (tmp_path / "generator.weights.h5").read_bytes()
+    save_gan(trainer.gan, tmp_path, {"model": MODEL.model_dump()})
+    assert (tmp_path / "generator.weights.h5").read_bytes() == first  # no timestamps inside
