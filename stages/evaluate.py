@@ -10,18 +10,19 @@ from mnist_gan.classifier import feature_model, load_classifier
 from mnist_gan.cli import ParamsPath, new_app, user_errors
 from mnist_gan.config import load_params
 from mnist_gan.data import check_pixels, load_split, to_unit_range
-from mnist_gan.files import read_npy, write_json
-from mnist_gan.metrics import evaluate, metrics_registry, view
+from mnist_gan.files import read_npy, write_csv, write_json
+from mnist_gan.metrics import class_histogram_rows, evaluate, view
 
 app = new_app(__doc__)
+SUMMARY = ("inception_score", "fid", "kid", "precision", "recall", "density", "coverage")
 
 
 @app.command()
 def main(
     params: ParamsPath = Path("params.yaml"),
-    samples: Annotated[Path, typer.Option(help="uint8 [N, 28, 28] samples.")] = Path(
-        "samples/samples.npy"
-    ),
+    samples: Annotated[
+        Path, typer.Option(help="Folder with samples.npy (and labels.npy if conditional).")
+    ] = Path("samples"),
     data: Annotated[Path, typer.Option(help="Folder of the prepared splits.")] = Path(
         "data/prepared"
     ),
@@ -31,25 +32,30 @@ def main(
     out: Annotated[Path, typer.Option(help="Where to write the metrics.")] = Path(
         "metrics/eval.json"
     ),
+    histogram: Annotated[Path, typer.Option(help="Class histogram table (a DVC plot).")] = Path(
+        "metrics/class_histogram.csv"
+    ),
 ) -> None:
-    """Write inception_score, fid, classes_covered and class_histogram for the samples,
-    and under `real` the same for the holdout images."""
+    """Write every metric of the registry for the samples, and under `real` the same
+    for the holdout images, all against the test set."""
     with user_errors():
         config = load_params(params).evaluate
-        pixels = check_pixels(read_npy(samples), str(samples))
+        pixels = check_pixels(read_npy(samples / "samples.npy"), str(samples / "samples.npy"))
+        labels_path = samples / "labels.npy"
+        labels = read_npy(labels_path) if labels_path.exists() else None
     extractor = feature_model(load_classifier(classifier))
-    metrics = metrics_registry(config.coverage_threshold)
+    test, holdout = load_split(data, "test"), load_split(data, "holdout")
+    reference = view(extractor, test.images, config.batch_size, test.labels)
 
-    def scores(images):
-        return evaluate(view(extractor, images, config.batch_size), reference, metrics)
-
-    reference = view(extractor, load_split(data, "test").images, config.batch_size)
-    result = scores(to_unit_range(pixels))
-    holdout = load_split(data, "holdout")
+    generated = view(extractor, to_unit_range(pixels), config.batch_size, labels)
+    result = evaluate(generated, reference, config)
     if len(holdout.labels) > 1:  # a covariance needs two images
-        result["real"] = scores(holdout.images)
+        real = view(extractor, holdout.images, config.batch_size, holdout.labels)
+        result["real"] = evaluate(real, reference, config)
     write_json(out, result)
-    for key in ("inception_score", "fid", "classes_covered"):
+    write_csv(histogram, class_histogram_rows(result, reference))
+
+    for key in SUMMARY:
         real = f" (real: {result['real'][key]:.4g})" if "real" in result else ""
         typer.echo(f"{key}: {result[key]:.4g}{real}")
 

@@ -1,4 +1,4 @@
-"""Stage `sample`: draw samples from the trained generator: a grid and an array."""
+"""Stage `sample`: draw from the trained generator: grids, an animation, an array."""
 
 from pathlib import Path
 from typing import Annotated
@@ -7,36 +7,50 @@ import typer
 
 from mnist_gan.cli import ParamsPath, new_app, user_errors
 from mnist_gan.config import load_params
-from mnist_gan.files import write_npy
-from mnist_gan.grid import image_grid, save_png, upscale
-from mnist_gan.training import fixed_latents, generate_pixels, load_generator
+from mnist_gan.files import read_npy, write_npy
+from mnist_gan.grid import image_grid, save_gif, save_png, upscale
+from mnist_gan.sampling import fixed_latents, generate_pixels, interpolation_latents
+from mnist_gan.training import PROGRESS_FILE, load_generator
 
 app = new_app(__doc__)
+SCALE = 4  # enlarge 28-pixel digits so the pictures are readable
 
 
 @app.command()
 def main(
     params: ParamsPath = Path("params.yaml"),
     models: Annotated[Path, typer.Option(help="Folder of the trained GAN.")] = Path("models/gan"),
-    out: Annotated[Path, typer.Option(help="Folder for grid.png and samples.npy.")] = Path(
+    out: Annotated[Path, typer.Option(help="Folder for the pictures and samples.")] = Path(
         "samples"
     ),
 ) -> None:
-    """Write grid.png (sample.grid_rows x sample.grid_cols from sample.seed) and
-    samples.npy: uint8 [sample.count, 28, 28], pixels 0..255."""
+    """Write grid.png (sample.grid_rows x sample.grid_cols from sample.seed),
+    interpolation.png (latent walks), progress.gif (the training grid at every
+    train.sample_every step) and samples.npy: uint8 [sample.count, 28, 28], 0..255."""
     with user_errors():
         config = load_params(params).sample
     generator, model_config = load_generator(models)
-    cells = config.grid_rows * config.grid_cols
-    grid_pixels = generate_pixels(generator, fixed_latents(config.seed, cells, model_config.z_dim))
-    save_png(
-        out / "grid.png", upscale(image_grid(grid_pixels, config.grid_rows, config.grid_cols), 4)
+    z_dim = model_config.z_dim
+
+    cells = fixed_latents(config.seed, config.grid_rows * config.grid_cols, z_dim)
+    grid = image_grid(generate_pixels(generator, cells), config.grid_rows, config.grid_cols)
+    save_png(out / "grid.png", upscale(grid, SCALE))
+
+    walks = interpolation_latents(
+        config.seed, config.interpolation_rows, config.interpolation_steps, z_dim
     )
+    walk_grid = image_grid(
+        generate_pixels(generator, walks), config.interpolation_rows, config.interpolation_steps
+    )
+    save_png(out / "interpolation.png", upscale(walk_grid, SCALE))
+
+    frames = read_npy(models / PROGRESS_FILE)
+    save_gif(out / "progress.gif", upscale(frames, SCALE), config.gif_frame_ms)
+
     # A different stream from the grid's, so the grid is not just the first samples.
-    z = fixed_latents(config.seed + 1, config.count, model_config.z_dim)
-    samples = generate_pixels(generator, z)
+    samples = generate_pixels(generator, fixed_latents(config.seed + 1, config.count, z_dim))
     write_npy(out / "samples.npy", samples)
-    typer.echo(f"wrote {out / 'grid.png'} and {len(samples)} samples to {out / 'samples.npy'}")
+    typer.echo(f"wrote {len(samples)} samples and the pictures to {out}/")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import threading
@@ -25,9 +26,10 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def serve() -> Iterator:
-    """serve(folder) -> base URL of a real HTTP server on 127.0.0.1 serving `folder`."""
+@contextlib.contextmanager
+def http_servers() -> Iterator:
+    """Yield start(folder, handler) -> base URL of a real HTTP server on 127.0.0.1
+    serving `folder`; every server stops when the block ends."""
     servers: list[http.server.ThreadingHTTPServer] = []
 
     def start(folder: Path, handler: type = QuietHandler) -> str:
@@ -38,7 +40,23 @@ def serve() -> Iterator:
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}/"
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.fixture
+def serve() -> Iterator:
+    """serve(folder) -> base URL of a real HTTP server on 127.0.0.1 serving `folder`."""
+    with http_servers() as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def serve_for_module() -> Iterator:
+    """Like `serve`, for fixtures shared by a whole test module."""
+    with http_servers() as start:
+        yield start

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,11 @@ TINY = {
         "log_every": 10,
         "sample_every": 10,
         "steps_per_call": 5,
+        "eval_every": 10,
+        "eval_samples": 50,
     },
     "sample": {"count": 200},
-    "evaluate": {"batch_size": 100},
+    "evaluate": {"batch_size": 100, "kid_subsets": 10, "kid_subset_size": 50},
 }
 
 
@@ -99,60 +102,132 @@ class Repo:
         self.run("git", "commit", "-q", "-m", message)
 
 
-@pytest.fixture
-def repo(tmp_path: Path, serve) -> Repo:
+STAGES = ("download", "normalize", "classifier", "train", "sample", "evaluate")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, serve_for_module) -> Repo:
+    """The project as a user clones it, pointed at a loopback mirror, after one
+    `dvc repro` whose dvc.lock is committed."""
+    tmp_path = tmp_path_factory.mktemp("pipeline")
     files = make_mirror(tmp_path / "mirror", train=400, test=150)
     root = copy_repo(tmp_path / "repo")
-    write_params(root, [serve(tmp_path / "mirror")], files, TINY)
+    write_params(root, [serve_for_module(tmp_path / "mirror")], files, TINY)
     repo = Repo(root)
     repo.run("git", "init", "-q")
     repo.commit("project as cloned, pointed at a loopback mirror")
+    repo.first_repro = repo.dvc("repro")
+    repo.commit("baseline run")
     return repo
 
 
-def test_repro_then_nothing_to_do_then_params_diff_and_an_experiment(repo: Repo) -> None:
-    repro = repo.dvc("repro")
-    for stage in ("download", "normalize", "classifier", "train", "sample", "evaluate"):
-        assert f"Running stage '{stage}'" in repro.stdout
+def experiment_revs(repo: Repo) -> dict[str, dict]:
+    """Every experiment's `dvc exp show --json` record, by experiment name."""
+    return {
+        rev["name"]: rev
+        for baseline in json.loads(repo.dvc("exp", "show", "--json").stdout)
+        for experiment in baseline.get("experiments") or []
+        for rev in experiment["revs"]
+    }
 
-    samples = np.load(repo.root / "samples/samples.npy", allow_pickle=False)
+
+def test_repro_runs_every_stage_and_writes_every_output(repo: Repo) -> None:
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in repo.first_repro.stdout
+    root = repo.root
+    samples = np.load(root / "samples/samples.npy", allow_pickle=False)
     assert samples.dtype == np.uint8 and samples.shape == (200, 28, 28)
-    evaluation = json.loads((repo.root / "metrics/eval.json").read_text())
+    evaluation = json.loads((root / "metrics/eval.json").read_text())
     for result in (evaluation, evaluation["real"]):
         assert 1.0 <= result["inception_score"] <= 10.0
         assert result["fid"] >= 0
+        for key in ("precision", "recall", "coverage"):
+            assert 0.0 <= result[key] <= 1.0
+        assert {"kid", "kid_std", "density", "class_kl", "classes_covered"} <= set(result)
         assert sum(result["class_histogram"].values()) == pytest.approx(1.0)
-    assert (repo.root / "samples/grid.png").stat().st_size > 0
-    assert len(list((repo.root / "dvclive/train/plots/images/grid").glob("*.png"))) == 2
-    assert (
-        0 <= json.loads((repo.root / "metrics/classifier.json").read_text())["test_accuracy"] <= 1
-    )
+    assert "label_accuracy" in evaluation["real"]
+    for picture in ("grid.png", "interpolation.png", "progress.gif"):
+        assert (root / "samples" / picture).stat().st_size > 0
+    assert len(list((root / "dvclive/train/plots/images/grid").glob("*.png"))) == 2
+    assert (root / "dvclive/train/plots/metrics/eval/fid.tsv").read_text().count("\n") == 3
+    assert 0 <= json.loads((root / "metrics/classifier.json").read_text())["test_accuracy"] <= 1
 
+
+def test_second_repro_runs_nothing_and_plots_render(repo: Repo) -> None:
     again = repo.dvc("repro")
     assert "Running stage" not in again.stdout
     assert json.loads(repo.dvc("status", "--json").stdout) == {}
     plots = json.loads(repo.dvc("plots", "show", "--json").stdout)
     assert "errors" not in plots
-    assert {"Losses", "Discriminator accuracy", "samples/grid.png"} <= set(plots["data"])
-    assert plots["data"]["Losses"][0]["type"] == "vega"
-    repo.commit("baseline run")
+    expected = {
+        "Losses",
+        "Discriminator accuracy",
+        "FID over training (lower is better)",
+        "Classifier score over training",
+        "Class histogram of samples",
+        "samples/grid.png",
+        "samples/progress.gif",
+    }
+    assert expected <= set(plots["data"])
 
+
+def test_params_diff_shows_an_edited_value(repo: Repo) -> None:
     params = yaml.safe_load((repo.root / "params.yaml").read_text())
     params["train"]["steps"] = 30
     (repo.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    diff = json.loads(repo.dvc("params", "diff", "--json").stdout)
+    try:
+        diff = json.loads(repo.dvc("params", "diff", "--json").stdout)
+    finally:
+        repo.run("git", "checkout", "params.yaml")
     assert diff["params.yaml"]["train.steps"] == {"old": 20, "new": 30, "diff": 10}
-    repo.run("git", "checkout", "params.yaml")
 
-    repo.dvc("exp", "run", "-S", "train.batch_size=64")
-    shown = repo.dvc("exp", "show", "--json").stdout
-    experiments = [
-        rev
-        for baseline in json.loads(shown)
-        for experiment in baseline.get("experiments") or []
-        for rev in experiment["revs"]
-    ]
-    assert experiments, shown
-    data = experiments[0]["data"]
-    assert data["params"]["params.yaml"]["data"]["train"]["batch_size"] == 64
-    assert "fid" in data["metrics"]["metrics/eval.json"]["data"]
+
+def test_an_experiment_and_a_queued_sweep_compare_side_by_side(repo: Repo) -> None:
+    repo.dvc("exp", "run", "-S", "train.batch_size=64", "-n", "batch64")
+    repo.dvc("exp", "run", "--queue", "-S", "train.batch_size=16,48")
+    repo.dvc("queue", "start", "-j", "2")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = repo.dvc("queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert "Failed" not in status, repo.dvc("queue", "logs", "--help").stdout + status
+
+    revs = experiment_revs(repo)
+    sizes = {
+        rev["data"]["params"]["params.yaml"]["data"]["train"]["batch_size"]: name
+        for name, rev in revs.items()
+    }
+    assert {16, 48, 64} <= set(sizes), revs.keys()
+    for name in sizes.values():
+        assert "fid" in revs[name]["data"]["metrics"]["metrics/eval.json"]["data"]
+
+    params = json.loads(repo.dvc("params", "diff", sizes[16], sizes[64], "--json").stdout)
+    assert params["params.yaml"]["train.batch_size"]["old"] == 16
+    assert params["params.yaml"]["train.batch_size"]["new"] == 64
+    metrics = json.loads(repo.dvc("metrics", "diff", sizes[16], sizes[64], "--json").stdout)
+    changed = metrics["metrics/eval.json"]
+    assert {"fid", "kid", "inception_score"} <= set(changed)
+    assert changed["fid"]["old"] != changed["fid"]["new"]
+    assert "real.fid" not in changed  # the ceiling does not depend on the GAN
+    plots = json.loads(repo.dvc("plots", "diff", sizes[16], sizes[64], "--json").stdout)
+    assert len(plots["data"]["Losses"][0]["revisions"]) == 2  # curves overlaid
+    assert len(plots["data"]["samples/grid.png"]) == 2  # one grid per experiment
+
+
+def test_a_fresh_clone_pulls_every_output_from_a_remote_and_has_nothing_to_run(
+    repo: Repo, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote"
+    repo.dvc("remote", "add", "-d", "shared", str(remote))
+    repo.commit("add a DVC remote")
+    repo.dvc("push")
+
+    clone = Repo(tmp_path / "clone")
+    repo.run("git", "clone", "-q", str(repo.root), str(clone.root))
+    clone.dvc("pull")
+    for output in ("samples/samples.npy", "metrics/eval.json", "models/gan/gan.json"):
+        assert (clone.root / output).read_bytes() == (repo.root / output).read_bytes()
+    assert "Running stage" not in clone.dvc("repro").stdout
+    assert json.loads(clone.dvc("status", "--json").stdout) == {}

@@ -9,12 +9,11 @@ import pytest
 
 from mnist_gan.classifier import build_classifier, feature_model
 from mnist_gan.config import ModelConfig, TrainConfig
+from mnist_gan.sampling import fixed_latents, generate_pixels
 from mnist_gan.training import (
     GANTrainer,
     build_gan,
     chunks,
-    fixed_latents,
-    generate_pixels,
     load_generator,
     run_training,
     save_gan,
@@ -87,7 +86,7 @@ def test_run_training_logs_window_means_and_samples_on_schedule() -> None:
     config = TrainConfig(batch_size=8, steps=12, log_every=5, sample_every=4, steps_per_call=3)
     trainer = _trainer()
     logs, samples = [], []
-    last = run_training(trainer, config, lambda s, m: logs.append((s, m)), samples.append)
+    last = run_training(trainer, config, lambda s, m: logs.append((s, m)), ((4, samples.append),))
     assert [step for step, _ in logs] == [5, 10, 12]
     assert samples == [4, 8, 12]
     assert last == logs[-1][1]
@@ -100,7 +99,7 @@ def test_a_nan_loss_stops_training_with_the_step_named() -> None:
     trainer = _trainer(images=images)
     config = TrainConfig(batch_size=8, steps=10, log_every=5, sample_every=5, steps_per_call=5)
     with pytest.raises(FloatingPointError, match="diverged between steps 0 and 5"):
-        run_training(trainer, config, lambda s, m: None, lambda s: None)
+        run_training(trainer, config, lambda s, m: None)
 
 
 def test_saved_generator_reloads_to_the_same_outputs(tmp_path: Path) -> None:

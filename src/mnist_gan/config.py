@@ -130,6 +130,9 @@ class TrainConfig(_Section):
     beta_2: Annotated[float, Field(ge=0, lt=1)] = 0.999
     log_every: PositiveInt = 1000
     sample_every: PositiveInt = 1000
+    # A cheap FID and classifier score on `eval_samples` fixed-latent samples.
+    eval_every: PositiveInt = 5000
+    eval_samples: Annotated[int, Field(ge=2)] = 2000
     # Steps run inside one compiled call: more means less Python overhead per step.
     steps_per_call: PositiveInt = 100
 
@@ -141,6 +144,11 @@ class SampleConfig(_Section):
     seed: int = 0
     grid_rows: PositiveInt = 4
     grid_cols: PositiveInt = 4
+    # Latent-space walks: rows of `interpolation_steps` images between two latents.
+    interpolation_rows: PositiveInt = 8
+    interpolation_steps: Annotated[int, Field(ge=2)] = 10
+    # Frame time of the training-progress animation, in milliseconds.
+    gif_frame_ms: PositiveInt = 200
 
 
 class EvaluateConfig(_Section):
@@ -149,6 +157,14 @@ class EvaluateConfig(_Section):
     batch_size: PositiveInt = 1000
     # A class counts as covered when it holds at least this fraction of samples.
     coverage_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.02
+    # KID: mean and spread of unbiased MMD^2 over random subsets of each set.
+    kid_subsets: PositiveInt = 100
+    kid_subset_size: Annotated[int, Field(ge=2)] = 1000
+    # Nearest-neighbour k of precision/recall (Kynkaanniemi et al.: 3) and of
+    # density/coverage (Naeem et al.: 5).
+    k_precision_recall: PositiveInt = 3
+    k_density_coverage: PositiveInt = 5
+    seed: int = 0
 
 
 class Params(_Section):

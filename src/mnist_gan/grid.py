@@ -26,12 +26,21 @@ def image_grid(pixels: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.nda
     return grid
 
 
-def upscale(image: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour enlargement of a 2-D image, so 28-pixel digits stay crisp."""
-    return np.kron(image, np.ones((factor, factor), dtype=image.dtype))
+def upscale(images: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour enlargement of [..., H, W] images, so 28-pixel digits stay crisp."""
+    return np.repeat(np.repeat(images, factor, axis=-2), factor, axis=-1)
 
 
 def save_png(path: Path, image: np.ndarray) -> None:
     """Write a uint8 [H, W] grayscale image as PNG, atomically."""
     with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format="PNG")
+
+
+def save_gif(path: Path, frames: np.ndarray, frame_ms: int) -> None:
+    """Write uint8 [T, H, W] grayscale frames as a looping GIF, atomically."""
+    images = [Image.fromarray(frame) for frame in frames]
+    with atomic_path(path) as tmp:
+        images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0
+        )

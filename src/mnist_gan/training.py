@@ -19,15 +19,19 @@ import numpy as np
 import tensorflow as tf
 
 from mnist_gan.config import ModelConfig, TrainConfig
-from mnist_gan.data import to_pixels
+from mnist_gan.data import to_unit_range
 from mnist_gan.files import atomic_path, write_json
 from mnist_gan.losses import LOSSES
+from mnist_gan.metrics import frechet_distance, inception_score, view
 from mnist_gan.models import build_discriminator, build_generator
+from mnist_gan.sampling import generate_pixels
 
 METRIC_NAMES = ("d_loss", "g_loss", "d_accuracy")
 GENERATOR_FILE = "generator.weights.h5"
 DISCRIMINATOR_FILE = "discriminator.weights.h5"
 CONFIG_FILE = "gan.json"
+PROGRESS_FILE = "progress_grids.npy"
+PROBE_BATCH = 1000
 
 
 def seed_everything(seed: int) -> None:
@@ -44,11 +48,6 @@ class GAN:
 
 def build_gan(config: ModelConfig) -> GAN:
     return GAN(build_generator(config), build_discriminator(config))
-
-
-def fixed_latents(seed: int, count: int, z_dim: int) -> np.ndarray:
-    """float32 [count, z_dim] ~ N(0, 1), the same for the same seed on every machine."""
-    return np.random.default_rng(seed).standard_normal((count, z_dim)).astype(np.float32)
 
 
 class GANTrainer:
@@ -124,53 +123,72 @@ def chunks(total: int, max_chunk: int, every: tuple[int, ...]) -> Iterator[int]:
         step += size
 
 
-def generate_pixels(generator: keras.Model, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Run the generator on z float32 [N, z_dim]; returns uint8 [N, 28, 28] in 0..255."""
-    out = [
-        to_pixels(np.asarray(generator(z[i : i + batch_size], training=False)))
-        for i in range(0, len(z), batch_size)
-    ]
-    return np.concatenate(out) if out else np.zeros((0, 28, 28), np.uint8)
+Periodic = tuple[int, Callable[[int], None]]
 
 
 def run_training(
     trainer: GANTrainer,
     config: TrainConfig,
     on_log: Callable[[int, dict[str, float]], None],
-    on_sample: Callable[[int], None],
+    periodic: tuple[Periodic, ...] = (),
     on_progress: Callable[[int, dict[str, float]], None] = lambda steps, metrics: None,
 ) -> dict[str, float]:
-    """Train for `config.steps` steps, calling `on_log(step, means)` every `log_every`
-    steps with the metrics averaged over the steps since the last log, and
-    `on_sample(step)` every `sample_every` steps. Returns the last logged means.
+    """Train for `config.steps` steps. Every `log_every` steps (and at the end) call
+    `on_log(step, means)` with the metrics averaged over the steps since the last log;
+    for each `(period, callback)` of `periodic`, call `callback(step)` every `period`
+    steps and at the end. Returns the last logged means.
 
-    Raises FloatingPointError, naming the step, if a loss becomes NaN or infinite.
+    Raises FloatingPointError, naming the steps, if a loss becomes NaN or infinite.
     """
     step = 0
     window_sum = np.zeros(len(METRIC_NAMES))
     window_steps = 0
     last: dict[str, float] = {}
-    for size in chunks(
-        config.steps, config.steps_per_call, (config.log_every, config.sample_every)
-    ):
+    periods = (config.log_every, *(period for period, _ in periodic))
+    for size in chunks(config.steps, config.steps_per_call, periods):
         means = trainer.train(size)
+        current = dict(zip(METRIC_NAMES, means.tolist(), strict=True))
         if not np.all(np.isfinite(means)):
             raise FloatingPointError(
-                f"training diverged between steps {step} and {step + size}: "
-                f"{dict(zip(METRIC_NAMES, means.tolist(), strict=True))}"
+                f"training diverged between steps {step} and {step + size}: {current}"
             )
         step += size
         window_sum += means * size
         window_steps += size
-        current = dict(zip(METRIC_NAMES, means.tolist(), strict=True))
         on_progress(size, current)
-        if step % config.log_every == 0 or step == config.steps:
+        done = step == config.steps
+        if step % config.log_every == 0 or done:
             last = dict(zip(METRIC_NAMES, (window_sum / window_steps).tolist(), strict=True))
             on_log(step, last)
             window_sum[:], window_steps = 0, 0
-        if step % config.sample_every == 0 or step == config.steps:
-            on_sample(step)
+        for period, callback in periodic:
+            if step % period == 0 or done:
+                callback(step)
     return last
+
+
+class QualityProbe:
+    """A cheap FID and classifier score of a generator during training: a fixed set of
+    latents, quantized to pixels like the final samples, against the reference images'
+    feature statistics (computed once).
+
+    reference_images: float32 [M, 28, 28, 1] in [-1, 1]; latents: float32 [N, z_dim].
+    """
+
+    def __init__(self, extractor: keras.Model, reference_images: np.ndarray, latents: np.ndarray):
+        self.extractor = extractor
+        self.latents = latents
+        features = view(extractor, reference_images, PROBE_BATCH).features
+        self.mean, self.cov = features.mean(axis=0), np.cov(features, rowvar=False)
+
+    def __call__(self, generator: keras.Model) -> dict[str, float]:
+        pixels = generate_pixels(generator, self.latents)
+        samples = view(self.extractor, to_unit_range(pixels), PROBE_BATCH)
+        mean, cov = samples.features.mean(axis=0), np.cov(samples.features, rowvar=False)
+        return {
+            "fid": frechet_distance(mean, cov, self.mean, self.cov),
+            "inception_score": inception_score(samples.probabilities),
+        }
 
 
 def save_gan(gan: GAN, folder: Path, description: dict) -> None:

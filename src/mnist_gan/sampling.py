@@ -1,0 +1,40 @@
+"""Drawing from a generator: seeded latents, latent walks, images as pixels."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from mnist_gan.data import to_pixels
+
+
+def fixed_latents(seed: int, count: int, z_dim: int) -> np.ndarray:
+    """float32 [count, z_dim] ~ N(0, 1), the same for the same seed on every machine."""
+    return np.random.default_rng(seed).standard_normal((count, z_dim)).astype(np.float32)
+
+
+def interpolation_latents(seed: int, rows: int, steps: int, z_dim: int) -> np.ndarray:
+    """float32 [rows * steps, z_dim]: for each row, `steps` points on the spherical
+    path (slerp) between two seeded latents, ends included. Slerp keeps the points at
+    the norm a Gaussian latent typically has, where a straight line would cut through
+    the low-density middle."""
+    ends = fixed_latents(seed, 2 * rows, z_dim).astype(np.float64).reshape(rows, 2, z_dim)
+    start, end = ends[:, 0], ends[:, 1]
+    cos = np.sum(start * end, axis=1) / (
+        np.linalg.norm(start, axis=1) * np.linalg.norm(end, axis=1)
+    )
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))[:, None, None]  # [rows, 1, 1]
+    t = np.linspace(0.0, 1.0, steps)[None, :, None]  # [1, steps, 1]
+    path = (np.sin((1 - t) * omega) * start[:, None] + np.sin(t * omega) * end[:, None]) / np.sin(
+        omega
+    )
+    return path.reshape(rows * steps, z_dim).astype(np.float32)
+
+
+def generate_pixels(generator: keras.Model, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Run the generator on z float32 [N, z_dim]; returns uint8 [N, 28, 28] in 0..255."""
+    out = [
+        to_pixels(np.asarray(generator(z[i : i + batch_size], training=False)))
+        for i in range(0, len(z), batch_size)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, 28, 28), np.uint8)
