@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-lock
 
-.PHONY: install repro test lint format lock bench
+.PHONY: install repro test lint format lock bench docs-pictures
 
 # The stamp is a copy of the lock it was installed from: a changed lock reinstalls.
 $(STAMP): requirements.lock
@@ -37,4 +37,14 @@ lock:
 	rm -rf .venv-lock
 
 bench: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONPATH=src $(BIN)/python bench/train_speed.py
+	PYTHONPATH=src $(BIN)/python bench/metrics_speed.py
+
+# README pictures of a `dvc plots diff` between two revisions or experiments:
+#   make docs-pictures REVS="exp-a exp-b"
+# vl-convert renders Vega-Lite offline; it lives in .venv-docs, not in the lock.
+docs-pictures: install
+	test -x .venv-docs/bin/python || $(PYTHON) -m venv .venv-docs
+	.venv-docs/bin/python -m pip install --quiet vl-convert-python==1.9.0.post1 pillow==13.0.0
+	mkdir -p dvc_plots
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc plots diff $(REVS) --json -o dvc_plots/static > dvc_plots/diff.json
+	.venv-docs/bin/python docs/render_plots.py dvc_plots/diff.json docs

@@ -182,6 +182,14 @@ def test_params_diff_shows_an_edited_value(repo: Repo) -> None:
     assert diff["params.yaml"]["train.steps"] == {"old": 20, "new": 30, "diff": 10}
 
 
+def test_forced_rerun_of_train_and_sample_gives_bit_identical_outputs(repo: Repo) -> None:
+    """Same params and data: the rerun's hashes in dvc.lock (models included) match."""
+    before = (repo.root / "dvc.lock").read_text()
+    rerun = repo.dvc("repro", "-f", "train", "sample")
+    assert "Running stage 'train'" in rerun.stdout
+    assert (repo.root / "dvc.lock").read_text() == before
+
+
 def test_an_experiment_and_a_queued_sweep_compare_side_by_side(repo: Repo) -> None:
     repo.dvc("exp", "run", "-S", "train.batch_size=64", "-n", "batch64")
     repo.dvc("exp", "run", "--queue", "-S", "train.batch_size=16,48")
