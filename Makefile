@@ -37,6 +37,7 @@ lock:
 	rm -rf .venv-lock
 
 bench: install
+	PYTHONPATH=src $(BIN)/python bench/train_speed.py
 	PYTHONPATH=src $(BIN)/python bench/metrics_speed.py
 
 # README pictures of a `dvc plots diff` between two revisions or experiments:

@@ -24,6 +24,7 @@ from mnist_gan.training import (
     run_training,
     save_gan,
     seed_everything,
+    use_xla,
 )
 
 app = new_app(__doc__)
@@ -54,7 +55,9 @@ def main(
     model_config, train_config = config.model, config.train
     seed_everything(train_config.seed)
     gan = build_gan(model_config)
-    trainer = GANTrainer(gan, load_split(data, "train").images, train_config, model_config.z_dim)
+    jit = use_xla(train_config.jit, model_config.arch)
+    images = load_split(data, "train").images
+    trainer = GANTrainer(gan, images, train_config, model_config.z_dim, jit=jit)
     grid_z = fixed_latents(train_config.seed, GRID_SIDE**2, model_config.z_dim)
     probe = QualityProbe(
         feature_model(load_classifier(classifier)),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mnist_gan.classifier import build_classifier, feature_model
 from mnist_gan.config import ModelConfig, TrainConfig
@@ -18,6 +19,7 @@ from mnist_gan.training import (
     run_training,
     save_gan,
     seed_everything,
+    use_xla,
 )
 from tests.helpers import synthetic_digits
 
@@ -64,9 +66,10 @@ def test_one_training_step_changes_both_models_and_gives_finite_losses() -> None
     assert all(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
 
 
-def test_same_seed_gives_bit_identical_weights_and_another_seed_does_not() -> None:
+@pytest.mark.parametrize("jit", [False, True])
+def test_same_seed_gives_bit_identical_weights_and_another_seed_does_not(jit: bool) -> None:
     def weights(seed: int) -> list[np.ndarray]:
-        trainer = _trainer(seed)
+        trainer = _trainer(seed, jit=jit)
         trainer.train(5)
         return trainer.gan.generator.get_weights()
 
@@ -115,3 +118,11 @@ def test_saved_generator_reloads_to_the_same_outputs(tmp_path: Path) -> None:
     first = (tmp_path / "generator.weights.h5").read_bytes()
     save_gan(trainer.gan, tmp_path, {"model": MODEL.model_dump()})
     assert (tmp_path / "generator.weights.h5").read_bytes() == first  # no timestamps inside
+
+
+def test_xla_setting_resolves_per_device_and_architecture() -> None:
+    assert use_xla(True, "mlp") is True
+    assert use_xla(False, "mlp") is False
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    assert use_xla("auto", "mlp") is True  # measured faster on CPU, and on by default on GPU
+    assert use_xla("auto", "unmeasured-arch") is has_gpu

@@ -135,6 +135,9 @@ class TrainConfig(_Section):
     eval_samples: Annotated[int, Field(ge=2)] = 2000
     # Steps run inside one compiled call: more means less Python overhead per step.
     steps_per_call: PositiveInt = 100
+    # XLA compilation of the training loop: true, false, or "auto" (on with a GPU; on
+    # a CPU, on for architectures where it measured faster: see training.XLA_ON_CPU).
+    jit: bool | Literal["auto"] = "auto"
 
 
 class SampleConfig(_Section):

@@ -1,0 +1,129 @@
+"""Steps per second of the seed's training loop vs the project's, on the `mlp` preset.
+
+The seed ("GANs in Action" ch. 3, Keras 3 spelling) runs every iteration from Python:
+`generator.predict`, then `train_on_batch` on the discriminator twice (real, fake)
+and on the stacked model once, with the discriminator frozen for that last call.
+The project's `GANTrainer` runs `steps_per_call` steps inside one compiled
+call, with batches drawn inside the graph. Both train the same model at batch 128 on
+the same data in one process; the table gives steps/s, ms/step, the ratio to the
+seed, and the peak resident memory of the process.
+
+    PYTHONPATH=src python bench/train_speed.py [--data data/prepared]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mnist_gan.config import ModelConfig, TrainConfig
+from mnist_gan.data import load_split
+from mnist_gan.training import GANTrainer, build_gan, seed_everything
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = 128
+
+
+def seed_loop_steps_per_second(images: np.ndarray, model: ModelConfig, steps: int) -> float:
+    """The seed's loop, faithfully: predict + three train_on_batch per iteration."""
+    gan = build_gan(model)
+    generator, discriminator = gan.generator, gan.discriminator
+    probability = keras.layers.Activation("sigmoid")(discriminator.output)
+    discriminator_sigmoid = keras.Model(discriminator.input, probability)
+    discriminator_sigmoid.compile(
+        loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"]
+    )
+    discriminator_sigmoid.trainable = False  # the compile-order trick the seed relies on
+    z = keras.Input((model.z_dim,))
+    combined = keras.Model(z, discriminator_sigmoid(generator(z)))
+    combined.compile(loss="binary_crossentropy", optimizer="adam")
+
+    rng = np.random.default_rng(0)
+    real, fake = np.ones((BATCH, 1)), np.zeros((BATCH, 1))
+
+    def discriminator_step(batch: np.ndarray, labels: np.ndarray) -> None:
+        discriminator_sigmoid.trainable = True
+        discriminator_sigmoid.train_on_batch(batch, labels)
+
+    def combined_step() -> None:
+        discriminator_sigmoid.trainable = False
+        combined.train_on_batch(rng.normal(0, 1, (BATCH, model.z_dim)), real)
+
+    def iteration() -> None:
+        batch = images[rng.integers(0, len(images), BATCH)]
+        noise = rng.normal(0, 1, (BATCH, model.z_dim))
+        generated = generator.predict(noise, verbose=0)
+        discriminator_step(batch, real)
+        discriminator_step(generated, fake)
+        combined_step()
+
+    # Keras 3 reads `trainable` when a step runs, not at compile time as Keras 2 did, so
+    # the seed's compile-order trick becomes an explicit toggle around each call.
+    def weights() -> list[np.ndarray]:
+        return [w.numpy().copy() for w in discriminator.weights]
+
+    before = weights()
+    combined_step()
+    unchanged = all(np.array_equal(b, w) for b, w in zip(before, weights(), strict=True))
+    assert unchanged, "the combined step must not train D"
+    discriminator_step(images[:BATCH], real)
+    changed = not all(np.array_equal(b, w) for b, w in zip(before, weights(), strict=True))
+    assert changed, "the D step must train D"
+    for _ in range(5):
+        iteration()
+    start = time.perf_counter()
+    for _ in range(steps):
+        iteration()
+    return steps / (time.perf_counter() - start)
+
+
+def project_steps_per_second(
+    images: np.ndarray, model: ModelConfig, steps: int, jit: bool
+) -> float:
+    config = TrainConfig(batch_size=BATCH)
+    trainer = GANTrainer(build_gan(model), images, config, model.z_dim, jit=jit)
+    trainer.train(config.steps_per_call)  # trace and compile
+    calls = max(steps // config.steps_per_call, 1)
+    start = time.perf_counter()
+    for _ in range(calls):
+        trainer.train(config.steps_per_call)
+    return calls * config.steps_per_call / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "data/prepared")
+    parser.add_argument("--seed-steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=3000)
+    args = parser.parse_args()
+
+    seed_everything(0)
+    images = load_split(args.data, "train").images
+    model = ModelConfig()
+    seed = seed_loop_steps_per_second(images, model, args.seed_steps)
+    rows = [("seed loop (predict + 3x train_on_batch)", seed)]
+    for jit in (False, True):
+        rate = project_steps_per_second(images, model, args.steps, jit)
+        rows.append((f"project GANTrainer, jit={'true' if jit else 'false'}", rate))
+
+    print(
+        f"mlp preset, batch {BATCH}, {len(images):,} training images, "
+        f"{tf.config.threading.get_intra_op_parallelism_threads() or 'all'} intra-op "
+        f"threads, CPU cores: {len(__import__('os').sched_getaffinity(0))}"
+    )
+    print(f"| {'loop':<42} | {'steps/s':>8} | {'ms/step':>8} | {'vs seed':>7} |")
+    print(f"| {'-' * 42} | {'-' * 8}:| {'-' * 8}:| {'-' * 7}:|")
+    for name, rate in rows:
+        print(f"| {name:<42} | {rate:8.1f} | {1000 / rate:8.2f} | {rate / seed:6.1f}x |")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory of this process: {peak_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
