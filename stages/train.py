@@ -1,5 +1,5 @@
 """Stage `train`: train the GAN; log losses, sample quality and sample grids with
-DVCLive; save the models and the grid of every sample step."""
+DVCLive; checkpoint so a killed run resumes; save the models and every grid."""
 
 from pathlib import Path
 from typing import Annotated
@@ -9,6 +9,7 @@ import typer
 from tqdm import tqdm
 
 from dvclive import Live
+from mnist_gan import checkpoint
 from mnist_gan.classifier import feature_model, load_classifier
 from mnist_gan.cli import ParamsPath, new_app, user_errors
 from mnist_gan.config import load_params
@@ -44,19 +45,24 @@ def main(
     live_dir: Annotated[Path, typer.Option(help="DVCLive folder for curves and grids.")] = Path(
         "dvclive/train"
     ),
+    checkpoints: Annotated[Path, typer.Option(help="Folder of the resumable checkpoint.")] = Path(
+        "checkpoints/train"
+    ),
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Train on the train split. Every train.log_every steps log d_loss, g_loss and
     d_accuracy (means since the last log); every train.sample_every steps a 4x4 grid
     from fixed latents; every train.eval_every steps eval/fid and
-    eval/inception_score of train.eval_samples samples against the test set."""
+    eval/inception_score of train.eval_samples samples against the test set; every
+    train.checkpoint_every steps a checkpoint, which a rerun with the same params and
+    data resumes from."""
     with user_errors():
         config = load_params(params)
     model_config, train_config = config.model, config.train
     seed_everything(train_config.seed)
     gan = build_gan(model_config)
-    jit = use_xla(train_config.jit, model_config.arch)
     images = load_split(data, "train").images
+    jit = use_xla(train_config.jit, model_config.arch)
     trainer = GANTrainer(gan, images, train_config, model_config.z_dim, jit=jit)
     grid_z = fixed_latents(train_config.seed, GRID_SIDE**2, model_config.z_dim)
     probe = QualityProbe(
@@ -64,39 +70,71 @@ def main(
         load_split(data, "test").images,
         fixed_latents(train_config.seed + 1, train_config.eval_samples, model_config.z_dim),
     )
-    grids: list[np.ndarray] = []
+    description = {"model": model_config.model_dump(), "train": train_config.model_dump()}
+    run_id = checkpoint.fingerprint(description, images)
+    state = checkpoint.load(checkpoints)
+    if state is not None and state.fingerprint != run_id:
+        typer.echo(f"{checkpoints}: checkpoint is from other params or data; starting fresh")
+        state = None
+    if state is None:
+        state = checkpoint.Checkpoint(run_id, 0, trainer.state())
+    else:
+        typer.echo(f"{checkpoints}: resuming from step {state.step}")
+        trainer.restore(state.variables)
 
     with (
         Live(str(live_dir), dvcyaml=False, save_dvc_exp=False) as live,
-        tqdm(total=train_config.steps, unit="step", disable=not progress) as bar,
+        tqdm(
+            total=train_config.steps, initial=state.step, unit="step", disable=not progress
+        ) as bar,
     ):
 
-        def log(step: int, values: dict[str, float], prefix: str = "") -> None:
-            live.step = step
-            for name, value in values.items():
-                live.log_metric(prefix + name, value)
+        def write(event: dict) -> None:
+            live.step = event["step"]
+            if "grid" in event:
+                grid = upscale(state.grids[event["grid"]], 4)
+                live.log_image(f"grid/{event['step']:07d}.png", grid)
+                return
+            for name, value in event["values"].items():
+                live.log_metric(event["prefix"] + name, value)
             live.sync()
 
+        def record(event: dict) -> None:
+            state.history.append(event)
+            write(event)
+
+        for event in state.history:  # a resumed run replays what was logged before
+            write(event)
+
+        def log(step: int, values: dict[str, float]) -> None:
+            record({"step": step, "prefix": "", "values": values})
+
         def sample(step: int) -> None:
-            grid = image_grid(generate_pixels(gan.generator, grid_z), GRID_SIDE, GRID_SIDE)
-            grids.append(grid)
-            live.step = step
-            live.log_image(f"grid/{step:07d}.png", upscale(grid, 4))
+            pixels = generate_pixels(gan.generator, grid_z)
+            state.grids.append(image_grid(pixels, GRID_SIDE, GRID_SIDE))
+            record({"step": step, "grid": len(state.grids) - 1})
 
         def evaluate(step: int) -> None:
-            log(step, probe(gan.generator), prefix="eval/")
+            record({"step": step, "prefix": "eval/", "values": probe(gan.generator)})
+
+        def save_checkpoint(step: int) -> None:
+            state.step, state.variables = step, trainer.state()
+            checkpoint.save(checkpoints, state)
 
         def show(steps: int, means: dict[str, float]) -> None:
             bar.update(steps)
             bar.set_postfix({name: f"{value:.3f}" for name, value in means.items()})
 
-        periodic = ((train_config.sample_every, sample), (train_config.eval_every, evaluate))
+        periodic = (
+            (train_config.sample_every, sample),
+            (train_config.eval_every, evaluate),
+            (train_config.checkpoint_every, save_checkpoint),  # last: after the step's logs
+        )
         with user_errors():
-            final = run_training(trainer, train_config, log, periodic, show)
+            final = run_training(trainer, train_config, log, periodic, show, start=state.step)
 
-    description = {"model": model_config.model_dump(), "train": train_config.model_dump()}
-    save_gan(gan, out, {**description, "final": final})
-    write_npy(out / PROGRESS_FILE, np.stack(grids))
+    save_gan(gan, out, {**description, "final": final or state.last_logged()})
+    write_npy(out / PROGRESS_FILE, np.stack(state.grids))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.helpers import make_mirror
+from tests.helpers import REPO_ROOT, make_mirror
 
 
 @pytest.fixture
@@ -60,3 +61,9 @@ def serve_for_module() -> Iterator:
     """Like `serve`, for fixtures shared by a whole test module."""
     with http_servers() as start:
         yield start
+
+
+@pytest.fixture
+def raw() -> dict:
+    """The repo's params.yaml, parsed, for tests to edit."""
+    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text())

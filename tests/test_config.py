@@ -6,15 +6,8 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mnist_gan.config import OFFICIAL_MIRRORS, ParamsError, load_params, parse_params
-from tests.helpers import REPO_ROOT
-
-
-@pytest.fixture
-def raw() -> dict:
-    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 
 
 def test_repo_params_load_with_the_issue_defaults(raw: dict) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -185,6 +186,7 @@ def test_params_diff_shows_an_edited_value(repo: Repo) -> None:
 def test_forced_rerun_of_train_and_sample_gives_bit_identical_outputs(repo: Repo) -> None:
     """Same params and data: the rerun's hashes in dvc.lock (models included) match."""
     before = (repo.root / "dvc.lock").read_text()
+    (repo.root / "checkpoints/train/checkpoint.npz").unlink()  # or it would just resume
     rerun = repo.dvc("repro", "-f", "train", "sample")
     assert "Running stage 'train'" in rerun.stdout
     assert (repo.root / "dvc.lock").read_text() == before
@@ -239,3 +241,52 @@ def test_a_fresh_clone_pulls_every_output_from_a_remote_and_has_nothing_to_run(
         assert (clone.root / output).read_bytes() == (repo.root / output).read_bytes()
     assert "Running stage" not in clone.dvc("repro").stdout
     assert json.loads(clone.dvc("status", "--json").stdout) == {}
+
+
+def test_a_training_run_killed_with_sigkill_resumes_to_the_same_bytes(repo: Repo) -> None:
+    params = yaml.safe_load((repo.root / "params.yaml").read_text())
+    params["train"].update(
+        steps=3000,
+        log_every=100,
+        sample_every=1000,
+        eval_every=1000,
+        checkpoint_every=500,
+        steps_per_call=50,
+    )
+    (repo.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    outputs = [
+        "models/gan/generator.weights.h5",
+        "models/gan/discriminator.weights.h5",
+        "models/gan/progress_grids.npy",
+        "dvclive/train/plots/metrics/d_loss.tsv",
+        "dvclive/train/plots/metrics/eval/fid.tsv",
+    ]
+    try:
+        reference_run = repo.dvc("repro", "train")
+        assert "checkpoint is from other params or data; starting fresh" in reference_run.stdout
+        reference = {name: (repo.root / name).read_bytes() for name in outputs}
+
+        saved = repo.root / "checkpoints/train/checkpoint.npz"
+        saved.unlink()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dvc", "repro", "-f", "train"],
+            cwd=repo.root,
+            env=repo.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 300
+        while not saved.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        assert saved.exists(), "no checkpoint was written before the kill"
+        assert not (repo.root / outputs[0]).exists(), "killed too late: training had finished"
+
+        resumed = repo.dvc("repro", "train")
+        assert "resuming from step" in resumed.stdout
+        for name in outputs:
+            assert (repo.root / name).read_bytes() == reference[name], name
+    finally:
+        repo.run("git", "checkout", "params.yaml")

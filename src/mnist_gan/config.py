@@ -13,7 +13,14 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 OFFICIAL_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -138,6 +145,18 @@ class TrainConfig(_Section):
     # XLA compilation of the training loop: true, false, or "auto" (on with a GPU; on
     # a CPU, on for architectures where it measured faster: see training.XLA_ON_CPU).
     jit: bool | Literal["auto"] = "auto"
+    # Save a resumable checkpoint this often (a multiple of log_every); a killed run
+    # resumes from the last one. It is deleted once training finishes.
+    checkpoint_every: PositiveInt = 5000
+
+    @model_validator(mode="after")
+    def _checkpoints_on_log_boundaries(self) -> TrainConfig:
+        if self.checkpoint_every % self.log_every:
+            raise ValueError(
+                f"train.checkpoint_every = {self.checkpoint_every} must be a multiple of "
+                f"train.log_every = {self.log_every}"
+            )
+        return self
 
 
 class SampleConfig(_Section):
@@ -188,6 +207,8 @@ def _format_errors(source: str, error: ValidationError) -> str:
             lines.append(f"  {key}: missing; add it to {source}")
         elif item["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key (a typo?); remove it or fix its name")
+        elif isinstance(item["input"], dict):  # a rule across keys names them itself
+            lines.append(f"  {key}: {item['msg'].removeprefix('Value error, ')}")
         else:
             lines.append(f"  {key} = {item['input']!r}: {item['msg']}")
     return "\n".join(lines)

@@ -121,15 +121,39 @@ class GANTrainer:
             totals += self._step()
         return totals / tf.cast(steps, tf.float32)
 
+    def variables(self) -> list[tf.Variable]:
+        """Everything a resumed run needs: both models' weights, both optimizers'
+        slots and step counters, and the batch/latent random generator's state."""
+        gan = self.gan
+        return [
+            *gan.generator.weights,
+            *gan.discriminator.weights,
+            *self.g_optimizer.variables,
+            *self.d_optimizer.variables,
+            self.rng.state,
+        ]
+
+    def state(self) -> list[np.ndarray]:
+        return [np.array(variable.numpy()) for variable in self.variables()]
+
+    def restore(self, arrays: list[np.ndarray]) -> None:
+        variables = self.variables()
+        if len(arrays) != len(variables):
+            raise ValueError(f"checkpoint holds {len(arrays)} arrays, expected {len(variables)}")
+        for variable, array in zip(variables, arrays, strict=True):
+            variable.assign(array)
+
     def train(self, steps: int) -> np.ndarray:
         """Run `steps` steps; returns float32 [3], the mean d_loss, g_loss, d_accuracy."""
         return self._run(tf.constant(steps, tf.int64)).numpy()
 
 
-def chunks(total: int, max_chunk: int, every: tuple[int, ...]) -> Iterator[int]:
-    """Split `total` steps into calls of at most `max_chunk` steps, so that every
-    multiple of each period in `every` (and `total`) falls on the end of a call."""
-    step = 0
+def chunks(total: int, max_chunk: int, every: tuple[int, ...], start: int = 0) -> Iterator[int]:
+    """Split steps `start`..`total` into calls of at most `max_chunk` steps, so that
+    every multiple of each period in `every` (and `total`) falls on the end of a call.
+    The split depends only on absolute step numbers, so a run resumed at a boundary
+    makes the same calls as an uninterrupted one."""
+    step = start
     while step < total:
         next_event = min([total] + [(step // period + 1) * period for period in every])
         size = min(max_chunk, next_event - step)
@@ -146,20 +170,22 @@ def run_training(
     on_log: Callable[[int, dict[str, float]], None],
     periodic: tuple[Periodic, ...] = (),
     on_progress: Callable[[int, dict[str, float]], None] = lambda steps, metrics: None,
+    start: int = 0,
 ) -> dict[str, float]:
     """Train for `config.steps` steps. Every `log_every` steps (and at the end) call
     `on_log(step, means)` with the metrics averaged over the steps since the last log;
     for each `(period, callback)` of `periodic`, call `callback(step)` every `period`
-    steps and at the end. Returns the last logged means.
+    steps and at the end. Returns the last logged means. A run resumed from a
+    checkpoint passes its step as `start` (a multiple of `log_every`).
 
     Raises FloatingPointError, naming the steps, if a loss becomes NaN or infinite.
     """
-    step = 0
+    step = start
     window_sum = np.zeros(len(METRIC_NAMES))
     window_steps = 0
     last: dict[str, float] = {}
     periods = (config.log_every, *(period for period, _ in periodic))
-    for size in chunks(config.steps, config.steps_per_call, periods):
+    for size in chunks(config.steps, config.steps_per_call, periods, start):
         means = trainer.train(size)
         current = dict(zip(METRIC_NAMES, means.tolist(), strict=True))
         if not np.all(np.isfinite(means)):
