@@ -60,7 +60,7 @@ def main(
         config = load_params(params)
     model_config, train_config = config.model, config.train
     seed_everything(train_config.seed)
-    gan = build_gan(model_config)
+    gan = build_gan(model_config, train_config.precision)
     images = load_split(data, "train").images
     jit = use_xla(train_config.jit, model_config.arch)
     trainer = GANTrainer(gan, images, train_config, model_config.z_dim, jit=jit)

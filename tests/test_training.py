@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -126,3 +127,22 @@ def test_xla_setting_resolves_per_device_and_architecture() -> None:
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     assert use_xla("auto", "mlp") is True  # measured faster on CPU, and on by default on GPU
     assert use_xla("auto", "unmeasured-arch") is has_gpu
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_float16", "mixed_bfloat16"])
+def test_each_precision_trains_with_finite_losses_and_the_documented_dtypes(precision) -> None:
+    seed_everything(0)
+    config = TrainConfig(batch_size=8, precision=precision)
+    gan = build_gan(MODEL, precision)
+    trainer = GANTrainer(gan, _images(), config, MODEL.z_dim)
+    means = trainer.train(3)
+    assert np.all(np.isfinite(means))
+    compute = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+    hidden = gan.generator.layers[1]
+    assert hidden.compute_dtype == compute[precision]
+    assert hidden.variable_dtype == "float32"  # weights stay full precision
+    assert gan.generator(np.zeros((2, 16), np.float32)).dtype == "float32"
+    assert gan.discriminator(np.zeros((2, 28, 28, 1), np.float32)).dtype == "float32"
+    is_scaled = isinstance(trainer.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert is_scaled == (precision == "mixed_float16")
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is untouched

@@ -145,6 +145,10 @@ class TrainConfig(_Section):
     # XLA compilation of the training loop: true, false, or "auto" (on with a GPU; on
     # a CPU, on for architectures where it measured faster: see training.XLA_ON_CPU).
     jit: bool | Literal["auto"] = "auto"
+    # Compute precision. The mixed policies compute in 16 bits and keep float32
+    # weights (for GPUs with tensor cores; on a CPU they are slower); float16 adds
+    # dynamic loss scaling so small gradients do not underflow.
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
     # Save a resumable checkpoint this often (a multiple of log_every); a killed run
     # resumes from the last one. It is deleted once training finishes.
     checkpoint_every: PositiveInt = 5000

@@ -25,8 +25,9 @@ def mlp_generator(config: ModelConfig) -> keras.Model:
     z = keras.Input((config.z_dim,), name="z")
     x = layers.Dense(config.hidden_units)(z)
     x = layers.LeakyReLU(negative_slope=0.01)(x)
-    x = layers.Dense(IMAGE_PIXELS, activation="tanh")(x)
-    images = layers.Reshape(IMAGE_SHAPE)(x)
+    # float32 output under mixed precision: the images and the loss stay full precision.
+    x = layers.Dense(IMAGE_PIXELS, activation="tanh", dtype="float32")(x)
+    images = layers.Reshape(IMAGE_SHAPE, dtype="float32")(x)
     return keras.Model(z, images, name="generator")
 
 
@@ -36,7 +37,7 @@ def mlp_discriminator(config: ModelConfig) -> keras.Model:
     x = layers.Flatten()(images)
     x = layers.Dense(config.hidden_units)(x)
     x = layers.LeakyReLU(negative_slope=0.01)(x)
-    logits = layers.Dense(1)(x)
+    logits = layers.Dense(1, dtype="float32")(x)
     return keras.Model(images, logits, name="discriminator")
 
 
@@ -51,6 +52,7 @@ ARCHITECTURES: dict[str, Architecture] = {
 
 
 def build_generator(config: ModelConfig) -> keras.Model:
+    """The generator, with layers in the current Keras dtype policy."""
     return ARCHITECTURES[config.arch].generator(config)
 
 

@@ -58,8 +58,15 @@ class GAN:
     discriminator: keras.Model
 
 
-def build_gan(config: ModelConfig) -> GAN:
-    return GAN(build_generator(config), build_discriminator(config))
+def build_gan(config: ModelConfig, precision: str = "float32") -> GAN:
+    """Both models, their layers in the dtype policy `precision` (weights stay float32,
+    final layers compute in float32); the global Keras policy is left as it was."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        return GAN(build_generator(config), build_discriminator(config))
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 class GANTrainer:
@@ -86,7 +93,18 @@ class GANTrainer:
 
     @staticmethod
     def _adam(config: TrainConfig) -> keras.optimizers.Optimizer:
-        return keras.optimizers.Adam(config.learning_rate, config.beta_1, config.beta_2)
+        adam = keras.optimizers.Adam(config.learning_rate, config.beta_1, config.beta_2)
+        if config.precision == "mixed_float16":
+            # Scales the loss up before backprop and the gradients down before the
+            # update, skipping steps whose gradients overflowed.
+            return keras.optimizers.LossScaleOptimizer(adam)
+        return adam
+
+    @staticmethod
+    def _scaled(optimizer: keras.optimizers.Optimizer, loss: tf.Tensor) -> tf.Tensor:
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return optimizer.scale_loss(loss)
+        return loss
 
     def _step(self) -> tf.Tensor:
         """One D update then one G update; returns [d_loss, g_loss, d_accuracy]."""
@@ -101,14 +119,16 @@ class GANTrainer:
             real_logits = discriminator(real, training=True)  # [B, 1]
             fake_logits = discriminator(fake, training=True)
             d_loss = self.loss.discriminator(real_logits, fake_logits)
+            d_scaled = self._scaled(self.d_optimizer, d_loss)
         variables = discriminator.trainable_variables
-        self.d_optimizer.apply(tape.gradient(d_loss, variables), variables)
+        self.d_optimizer.apply(tape.gradient(d_scaled, variables), variables)
 
         z = self.rng.normal([self.batch_size, self.z_dim])
         with tf.GradientTape() as tape:
             g_loss = self.loss.generator(discriminator(generator(z, training=True), training=True))
+            g_scaled = self._scaled(self.g_optimizer, g_loss)
         variables = generator.trainable_variables
-        self.g_optimizer.apply(tape.gradient(g_loss, variables), variables)
+        self.g_optimizer.apply(tape.gradient(g_scaled, variables), variables)
 
         # The seed's "accuracy": how often D calls real real and fake fake, at threshold 0.5.
         correct_real = tf.reduce_mean(tf.cast(real_logits > 0, tf.float32))
