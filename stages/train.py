@@ -1,10 +1,12 @@
 """Stage `train`: train the GAN; log losses, sample quality and sample grids with
 DVCLive; checkpoint so a killed run resumes; save the models and every grid."""
 
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
+import tensorflow as tf
 import typer
 from tqdm import tqdm
 
@@ -22,6 +24,8 @@ from mnist_gan.training import (
     GANTrainer,
     QualityProbe,
     build_gan,
+    is_chief,
+    make_strategy,
     run_training,
     save_gan,
     seed_everything,
@@ -58,12 +62,18 @@ def main(
     data resumes from."""
     with user_errors():
         config = load_params(params)
-    model_config, train_config = config.model, config.train
+        model_config, train_config = config.model, config.train
+        strategy = make_strategy(train_config.strategy)
+    if not is_chief(strategy):  # other workers of a multi-worker run keep nothing
+        scratch = Path(tempfile.mkdtemp(prefix="mnist-gan-worker-"))
+        out, live_dir, checkpoints = scratch / "gan", scratch / "dvclive", scratch / "ckpt"
     seed_everything(train_config.seed)
-    gan = build_gan(model_config, train_config.precision)
+    with strategy.scope():
+        gan = build_gan(model_config, train_config.precision)
     images = load_split(data, "train").images
     jit = use_xla(train_config.jit, model_config.arch)
-    trainer = GANTrainer(gan, images, train_config, model_config.z_dim, jit=jit)
+    with user_errors():
+        trainer = GANTrainer(gan, images, train_config, model_config.z_dim, jit, strategy)
     grid_z = fixed_latents(train_config.seed, GRID_SIDE**2, model_config.z_dim)
     probe = QualityProbe(
         feature_model(load_classifier(classifier)),
@@ -72,7 +82,9 @@ def main(
     )
     description = {"model": model_config.model_dump(), "train": train_config.model_dump()}
     run_id = checkpoint.fingerprint(description, images)
-    state = checkpoint.load(checkpoints)
+    # Workers of a multi-worker run must start from the same state: they do not resume.
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    state = None if multi_worker else checkpoint.load(checkpoints)
     if state is not None and state.fingerprint != run_id:
         typer.echo(f"{checkpoints}: checkpoint is from other params or data; starting fresh")
         state = None

@@ -149,6 +149,10 @@ class TrainConfig(_Section):
     # weights (for GPUs with tensor cores; on a CPU they are slower); float16 adds
     # dynamic loss scaling so small gradients do not underflow.
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    # Devices (tf.distribute): one_device, mirrored (the GPUs of one machine),
+    # multi_worker (machines listed in TF_CONFIG) or auto. batch_size is the global
+    # batch, split evenly across replicas.
+    strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = "auto"
     # Save a resumable checkpoint this often (a multiple of log_every); a killed run
     # resumes from the last one. It is deleted once training finishes.
     checkpoint_every: PositiveInt = 5000

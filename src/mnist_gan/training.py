@@ -10,6 +10,7 @@ and the host only reads back the mean losses once per call.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnist_gan.config import ModelConfig, TrainConfig
+from mnist_gan.config import ModelConfig, ParamsError, TrainConfig
 from mnist_gan.data import to_unit_range
 from mnist_gan.files import atomic_path, write_json
 from mnist_gan.losses import LOSSES
@@ -44,6 +45,44 @@ def use_xla(setting: bool | str, arch: str) -> bool:
     if setting != "auto":
         return bool(setting)
     return bool(tf.config.list_physical_devices("GPU")) or XLA_ON_CPU.get(arch, False)
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy for `train.strategy`.
+
+    one_device: the first GPU, else the CPU. mirrored: every GPU of this machine (else
+    every logical CPU device, which is how it is tested). multi_worker: one replica set
+    per machine listed in the TF_CONFIG environment variable. auto: multi_worker when
+    TF_CONFIG is set, mirrored with more than one GPU, else one_device. Create it
+    before any other TensorFlow work: multi-worker set-up must come first.
+    """
+    if name == "auto":
+        gpus = tf.config.list_logical_devices("GPU")
+        name = (
+            "multi_worker"
+            if os.environ.get("TF_CONFIG")
+            else "mirrored"
+            if len(gpus) > 1
+            else "one_device"
+        )
+    if name == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ParamsError(
+                "train.strategy = multi_worker needs the TF_CONFIG environment variable "
+                "(cluster addresses and this worker's index); see the README"
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    return tf.distribute.OneDeviceStrategy(devices[0].name)
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the outputs: always, except on workers other than
+    worker 0 of a multi-worker run."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return resolver is None or resolver.task_type is None or resolver.task_id == 0
 
 
 def seed_everything(seed: int) -> None:
@@ -72,24 +111,45 @@ def build_gan(config: ModelConfig, precision: str = "float32") -> GAN:
 class GANTrainer:
     """Holds the optimizers, the data on the device and the compiled multi-step loop.
 
-    images: float32 [N, 28, 28, 1] in [-1, 1], the training set.
+    images: float32 [N, 28, 28, 1] in [-1, 1], the training set. `strategy` is the
+    tf.distribute strategy the GAN's models were built under (default: none, one
+    device). Each step draws one global batch of `config.batch_size` indices and
+    latents, so any number of replicas trains on the same data as one device; each
+    replica takes its slice, and the optimizers sum the replicas' gradients.
     """
 
     def __init__(
-        self, gan: GAN, images: np.ndarray, config: TrainConfig, z_dim: int, jit: bool = False
+        self,
+        gan: GAN,
+        images: np.ndarray,
+        config: TrainConfig,
+        z_dim: int,
+        jit: bool = False,
+        strategy: tf.distribute.Strategy | None = None,
     ):
         self.gan = gan
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % self.replicas:
+            raise ParamsError(
+                f"train.batch_size = {config.batch_size} must divide evenly over "
+                f"{self.replicas} replicas"
+            )
         self.batch_size = config.batch_size
+        self.per_replica = config.batch_size // self.replicas
         self.z_dim = z_dim
         self.loss = LOSSES[config.loss]
-        self.g_optimizer = self._adam(config)
-        self.d_optimizer = self._adam(config)
-        # Build optimizer slots before tracing: variables cannot be created inside a loop.
-        self.g_optimizer.build(gan.generator.trainable_variables)
-        self.d_optimizer.build(gan.discriminator.trainable_variables)
+        with self.strategy.scope():
+            self.g_optimizer = self._adam(config)
+            self.d_optimizer = self._adam(config)
+            # Build optimizer slots before tracing: variables cannot be created in a loop.
+            self.g_optimizer.build(gan.generator.trainable_variables)
+            self.d_optimizer.build(gan.discriminator.trainable_variables)
         self.images = tf.constant(images, dtype=tf.float32)
+        # Outside the strategy scope: one stream on the host draws every global batch.
         self.rng = tf.random.Generator.from_seed(config.seed)
-        self._run = tf.function(self._run_steps, jit_compile=jit)
+        # XLA does not compile cross-device all-reduces: it is for one device only.
+        self._run = tf.function(self._run_steps, jit_compile=jit and self.replicas == 1)
 
     @staticmethod
     def _adam(config: TrainConfig) -> keras.optimizers.Optimizer:
@@ -100,35 +160,47 @@ class GANTrainer:
             return keras.optimizers.LossScaleOptimizer(adam)
         return adam
 
-    @staticmethod
-    def _scaled(optimizer: keras.optimizers.Optimizer, loss: tf.Tensor) -> tf.Tensor:
+    def _for_gradients(self, optimizer: keras.optimizers.Optimizer, loss: tf.Tensor):
+        """The loss to differentiate: divided by the replica count (the optimizer sums
+        over replicas) and loss-scaled under mixed_float16."""
+        loss = loss / self.replicas
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             return optimizer.scale_loss(loss)
         return loss
 
     def _step(self) -> tf.Tensor:
         """One D update then one G update; returns [d_loss, g_loss, d_accuracy]."""
-        generator, discriminator = self.gan.generator, self.gan.discriminator
         count = tf.shape(self.images, out_type=tf.int64)[0]
         index = self.rng.uniform([self.batch_size], 0, count, dtype=tf.int64)
         real = tf.gather(self.images, index)  # [B, 28, 28, 1]
+        z_d = self.rng.normal([self.batch_size, self.z_dim])
+        z_g = self.rng.normal([self.batch_size, self.z_dim])
+        per_replica = self.strategy.run(self._replica_step, args=(real, z_d, z_g))
+        return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
 
-        z = self.rng.normal([self.batch_size, self.z_dim])
+    def _replica_step(self, real: tf.Tensor, z_d: tf.Tensor, z_g: tf.Tensor) -> tf.Tensor:
+        """This replica's slice of the global batch: real [B, 28, 28, 1], z [B, z_dim]."""
+        generator, discriminator = self.gan.generator, self.gan.discriminator
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        rows = slice(replica * self.per_replica, (replica + 1) * self.per_replica)
+        real, z_d, z_g = real[rows], z_d[rows], z_g[rows]
+
         with tf.GradientTape() as tape:
-            fake = generator(z, training=True)
-            real_logits = discriminator(real, training=True)  # [B, 1]
+            fake = generator(z_d, training=True)
+            real_logits = discriminator(real, training=True)  # [b, 1]
             fake_logits = discriminator(fake, training=True)
             d_loss = self.loss.discriminator(real_logits, fake_logits)
-            d_scaled = self._scaled(self.d_optimizer, d_loss)
+            d_target = self._for_gradients(self.d_optimizer, d_loss)
         variables = discriminator.trainable_variables
-        self.d_optimizer.apply(tape.gradient(d_scaled, variables), variables)
+        self.d_optimizer.apply(tape.gradient(d_target, variables), variables)
 
-        z = self.rng.normal([self.batch_size, self.z_dim])
         with tf.GradientTape() as tape:
-            g_loss = self.loss.generator(discriminator(generator(z, training=True), training=True))
-            g_scaled = self._scaled(self.g_optimizer, g_loss)
+            g_loss = self.loss.generator(
+                discriminator(generator(z_g, training=True), training=True)
+            )
+            g_target = self._for_gradients(self.g_optimizer, g_loss)
         variables = generator.trainable_variables
-        self.g_optimizer.apply(tape.gradient(g_scaled, variables), variables)
+        self.g_optimizer.apply(tape.gradient(g_target, variables), variables)
 
         # The seed's "accuracy": how often D calls real real and fake fake, at threshold 0.5.
         correct_real = tf.reduce_mean(tf.cast(real_logits > 0, tf.float32))
