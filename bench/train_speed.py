@@ -8,7 +8,7 @@ call, with batches drawn inside the graph. Both train the same model at batch 12
 the same data in one process; the table gives steps/s, ms/step, the ratio to the
 seed, and the peak resident memory of the process.
 
-    PYTHONPATH=src python bench/train_speed.py [--data data/prepared]
+    PYTHONPATH=src python bench/train_speed.py [--data data/prepared] [--repeat-to 60000]
 """
 
 from __future__ import annotations
@@ -101,10 +101,18 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "data/prepared")
     parser.add_argument("--seed-steps", type=int, default=200)
     parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument(
+        "--repeat-to",
+        type=int,
+        default=0,
+        help="Repeat the training images up to this count (60000: full-MNIST memory).",
+    )
     args = parser.parse_args()
 
     seed_everything(0)
     images = load_split(args.data, "train").images
+    if args.repeat_to > len(images):
+        images = np.resize(images, (args.repeat_to, *images.shape[1:]))
     model = ModelConfig()
     seed = seed_loop_steps_per_second(images, model, args.seed_steps)
     rows = [("seed loop (predict + 3x train_on_batch)", seed)]
