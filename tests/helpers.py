@@ -1,9 +1,12 @@
-"""Test helpers: paths, and tiny MNIST-format data made here."""
+"""Test helpers: paths, running a stage script, and tiny MNIST-format data made here."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +57,16 @@ def make_mirror(folder: Path, train: int = 300, test: int = 100) -> dict[str, di
         key: {"name": FILE_KEYS[key], "md5": write_gz_idx(folder / FILE_KEYS[key], arrays[key])}
         for key in FILE_KEYS
     }
+
+
+def run_stage(name: str, *args: str) -> subprocess.CompletedProcess:
+    """Run `stages/<name>.py` as a real process from the repo root, as dvc does."""
+    return subprocess.run(
+        [sys.executable, f"stages/{name}.py", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": "src"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +9,7 @@ import pytest
 import yaml
 
 from mnist_gan.data import load_split
-from tests.helpers import REPO_ROOT, SHARED_MNIST
+from tests.helpers import REPO_ROOT, SHARED_MNIST, run_stage
 
 # The shared mirror's training files are the first 22,699 official images (its README).
 SUBSET_MD5 = {
@@ -21,18 +18,6 @@ SUBSET_MD5 = {
 }
 
 pytestmark = pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="../shared/mnist is not here")
-
-
-def _stage(name: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, f"stages/{name}.py", *args],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": "src"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_shared_mirror_downloads_verified_and_normalizes(tmp_path: Path) -> None:
@@ -44,9 +29,11 @@ def test_shared_mirror_downloads_verified_and_normalizes(tmp_path: Path) -> None
     params_path.write_text(yaml.safe_dump(params))
     raw, prepared = tmp_path / "raw", tmp_path / "prepared"
 
-    download = _stage("download", "--params", str(params_path), "--out", str(raw), "--no-progress")
+    download = run_stage(
+        "download", "--params", str(params_path), "--out", str(raw), "--no-progress"
+    )
     assert download.returncode == 0, download.stderr
-    normalize = _stage(
+    normalize = run_stage(
         "normalize", "--params", str(params_path), "--raw", str(raw), "--out", str(prepared)
     )
     assert normalize.returncode == 0, normalize.stderr
@@ -73,7 +60,9 @@ def test_official_checksums_reject_the_subset_with_a_clear_error(tmp_path: Path)
     params_path = tmp_path / "params.yaml"
     params_path.write_text(yaml.safe_dump(params))
     raw = tmp_path / "raw"
-    download = _stage("download", "--params", str(params_path), "--out", str(raw), "--no-progress")
+    download = run_stage(
+        "download", "--params", str(params_path), "--out", str(raw), "--no-progress"
+    )
     assert download.returncode == 2
     assert "could not get train-images-idx3-ubyte.gz" in download.stderr
     assert "md5 mismatch: got 40ff26af7c5fba9044e0521f5f6ac1ba" in download.stderr

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, run_stage
 
 STAGES = ("download", "normalize", "classifier", "train", "sample", "evaluate")
 
@@ -62,15 +59,7 @@ def test_train_stage_fails_before_training_and_writes_nothing(tmp_path: Path) ->
     """As a real process: exit code 2, the key on stderr, no model folder created."""
     params = _bad_params(tmp_path, "model", "arch", "transformer")
     out = tmp_path / "models"
-    process = subprocess.run(
-        [sys.executable, "stages/train.py", "--params", str(params), "--out", str(out)],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": "src"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    process = run_stage("train", "--params", str(params), "--out", str(out))
     assert process.returncode == 2
     assert "model.arch = 'transformer': Input should be 'mlp'" in process.stderr
     assert not out.exists()

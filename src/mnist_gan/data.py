@@ -13,7 +13,6 @@ from mnist_gan.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxError, read_idx_gz
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
-SPLITS = ("train", "holdout", "test")
 
 
 @dataclass(frozen=True)
