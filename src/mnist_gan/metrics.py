@@ -82,14 +82,14 @@ def frechet_distance(
     return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2 * cross)
 
 
+def gaussian_moments(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean [F] and sample covariance [F, F] of features [N, F]."""
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
 def feature_fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """Fréchet distance of Gaussians fitted to two feature sets [N, F] and [M, F]."""
-    return frechet_distance(
-        features_a.mean(axis=0),
-        np.cov(features_a, rowvar=False),
-        features_b.mean(axis=0),
-        np.cov(features_b, rowvar=False),
-    )
+    return frechet_distance(*gaussian_moments(features_a), *gaussian_moments(features_b))
 
 
 def fid(

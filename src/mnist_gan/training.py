@@ -2,9 +2,10 @@
 per compiled call, batches sampled inside the graph from a device-resident dataset.
 
 The seed's loop ("GANs in Action" ch. 3) calls `predict` and three `train_on_batch`
-per iteration, paying milliseconds of Python and dispatch overhead for ~1.5 ms of
-math. Here one `tf.function` call runs `steps_per_call` steps in a `tf.while_loop`,
-and the host only reads back the mean losses once per call.
+per iteration: about 90 ms per iteration on a 2-core CPU, mostly Python and dispatch
+overhead. Here one `tf.function` call runs `steps_per_call` steps in a
+`tf.while_loop` (about 3 ms per step with XLA; bench/train_speed.py), and the host
+only reads back the mean losses once per call.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from mnist_gan.config import ModelConfig, ParamsError, TrainConfig
 from mnist_gan.data import to_unit_range
 from mnist_gan.files import atomic_path, write_json
 from mnist_gan.losses import LOSSES
-from mnist_gan.metrics import frechet_distance, inception_score, view
+from mnist_gan.metrics import frechet_distance, gaussian_moments, inception_score, view
 from mnist_gan.models import build_discriminator, build_generator
 from mnist_gan.sampling import generate_pixels
 
@@ -36,7 +37,8 @@ PROBE_BATCH = 1000
 
 
 # Measured on a 2-core CPU (bench/train_speed.py): XLA runs the MLP's training loop
-# 1.65x faster (2.96 vs 4.88 ms/step); for a small DCGAN it was 11x slower.
+# 1.6x faster (3.08 vs 4.94 ms/step). A small DCGAN step was measured 11x slower with
+# XLA on this kind of machine (shared/PITFALLS.md): measure a new arch before adding it.
 XLA_ON_CPU = {"mlp": True}
 
 
@@ -57,14 +59,12 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     before any other TensorFlow work: multi-worker set-up must come first.
     """
     if name == "auto":
-        gpus = tf.config.list_logical_devices("GPU")
-        name = (
-            "multi_worker"
-            if os.environ.get("TF_CONFIG")
-            else "mirrored"
-            if len(gpus) > 1
-            else "one_device"
-        )
+        if os.environ.get("TF_CONFIG"):
+            name = "multi_worker"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            name = "mirrored"
+        else:
+            name = "one_device"
     if name == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
             raise ParamsError(
@@ -310,15 +310,13 @@ class QualityProbe:
     def __init__(self, extractor: keras.Model, reference_images: np.ndarray, latents: np.ndarray):
         self.extractor = extractor
         self.latents = latents
-        features = view(extractor, reference_images, PROBE_BATCH).features
-        self.mean, self.cov = features.mean(axis=0), np.cov(features, rowvar=False)
+        self.reference = gaussian_moments(view(extractor, reference_images, PROBE_BATCH).features)
 
     def __call__(self, generator: keras.Model) -> dict[str, float]:
         pixels = generate_pixels(generator, self.latents)
         samples = view(self.extractor, to_unit_range(pixels), PROBE_BATCH)
-        mean, cov = samples.features.mean(axis=0), np.cov(samples.features, rowvar=False)
         return {
-            "fid": frechet_distance(mean, cov, self.mean, self.cov),
+            "fid": frechet_distance(*gaussian_moments(samples.features), *self.reference),
             "inception_score": inception_score(samples.probabilities),
         }
 
