@@ -1,4 +1,5 @@
-"""Steps per second of the seed's training loop vs the project's, on the `mlp` preset.
+"""Steps per second of the seed's training loop vs the project's, on the `mlp` preset,
+and of the default DCGAN with and without XLA (the measurement behind XLA_ON_CPU).
 
 The seed ("GANs in Action" ch. 3, Keras 3 spelling) runs every iteration from Python:
 `generator.predict`, then `train_on_batch` on the discriminator twice (real, fake)
@@ -22,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnist_gan.config import ModelConfig, TrainConfig
+from mnist_gan.config import ModelConfig, TrainConfig, load_params
 from mnist_gan.data import load_split
 from mnist_gan.training import GANTrainer, build_gan, seed_everything
 
@@ -84,16 +85,22 @@ def seed_loop_steps_per_second(images: np.ndarray, model: ModelConfig, steps: in
 
 
 def project_steps_per_second(
-    images: np.ndarray, model: ModelConfig, steps: int, jit: bool
+    images: np.ndarray,
+    labels: np.ndarray,
+    model: ModelConfig,
+    config: TrainConfig,
+    steps: int,
+    jit: bool,
 ) -> float:
-    config = TrainConfig(batch_size=BATCH)
-    trainer = GANTrainer(build_gan(model), images, config, model.z_dim, jit=jit)
-    trainer.train(config.steps_per_call)  # trace and compile
-    calls = max(steps // config.steps_per_call, 1)
+    gan = build_gan(model, ema=config.ema > 0)
+    trainer = GANTrainer(gan, images, labels, config, model.z_dim, jit=jit)
+    call = min(config.steps_per_call, steps)
+    trainer.train(call)  # trace and compile
+    calls = max(steps // call, 1)
     start = time.perf_counter()
     for _ in range(calls):
-        trainer.train(config.steps_per_call)
-    return calls * config.steps_per_call / (time.perf_counter() - start)
+        trainer.train(call)
+    return calls * call / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -101,6 +108,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "data/prepared")
     parser.add_argument("--seed-steps", type=int, default=200)
     parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--dcgan-steps", type=int, default=200)
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument(
         "--repeat-to",
         type=int,
@@ -110,25 +119,36 @@ def main() -> None:
     args = parser.parse_args()
 
     seed_everything(0)
-    images = load_split(args.data, "train").images
+    split = load_split(args.data, "train")
+    images, labels = split.images, split.labels
     if args.repeat_to > len(images):
         images = np.resize(images, (args.repeat_to, *images.shape[1:]))
-    model = ModelConfig()
+        labels = np.resize(labels, args.repeat_to)
+    model = ModelConfig(arch="mlp")
     seed = seed_loop_steps_per_second(images, model, args.seed_steps)
-    rows = [("seed loop (predict + 3x train_on_batch)", seed)]
+    rows = [("mlp: seed loop (predict + 3x train_on_batch)", seed)]
+    book = TrainConfig(batch_size=BATCH, ema=0.0)
     for jit in (False, True):
-        rate = project_steps_per_second(images, model, args.steps, jit)
-        rows.append((f"project GANTrainer, jit={'true' if jit else 'false'}", rate))
+        rate = project_steps_per_second(images, labels, model, book, args.steps, jit)
+        rows.append((f"mlp: project GANTrainer, jit={'true' if jit else 'false'}", rate))
+    params = load_params(args.params)
+    default = f"{params.model.arch}, batch {params.train.batch_size}"
+    for jit in (False, True):
+        rate = project_steps_per_second(
+            images, labels, params.model, params.train, args.dcgan_steps, jit
+        )
+        rows.append((f"{default}: GANTrainer, jit={'true' if jit else 'false'}", rate))
 
     print(
-        f"mlp preset, batch {BATCH}, {len(images):,} training images, "
+        f"mlp preset at batch {BATCH}, and params.yaml's model; {len(images):,} training images, "
         f"{tf.config.threading.get_intra_op_parallelism_threads() or 'all'} intra-op "
         f"threads, CPU cores: {len(__import__('os').sched_getaffinity(0))}"
     )
-    print(f"| {'loop':<42} | {'steps/s':>8} | {'ms/step':>8} | {'vs seed':>7} |")
-    print(f"| {'-' * 42} | {'-' * 8}:| {'-' * 8}:| {'-' * 7}:|")
+    print(f"| {'loop':<50} | {'steps/s':>8} | {'ms/step':>8} | {'vs seed':>7} |")
+    print(f"| {'-' * 50} | {'-' * 8}:| {'-' * 8}:| {'-' * 7}:|")
     for name, rate in rows:
-        print(f"| {name:<42} | {rate:8.1f} | {1000 / rate:8.2f} | {rate / seed:6.1f}x |")
+        ratio = f"{rate / seed:6.1f}x" if name.startswith("mlp") else "      -"
+        print(f"| {name:<50} | {rate:8.1f} | {1000 / rate:8.2f} | {ratio} |")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of this process: {peak_mb:.0f} MB")
 

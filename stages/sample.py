@@ -3,13 +3,21 @@
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from mnist_gan.cli import ParamsPath, new_app, user_errors
 from mnist_gan.config import load_params
 from mnist_gan.files import read_npy, write_npy
 from mnist_gan.grid import image_grid, save_gif, save_png, upscale
-from mnist_gan.sampling import fixed_latents, generate_pixels, interpolation_latents
+from mnist_gan.models import NUM_CLASSES
+from mnist_gan.sampling import (
+    balanced_labels,
+    class_grid_labels,
+    fixed_latents,
+    generate_pixels,
+    interpolation_latents,
+)
 from mnist_gan.training import PROGRESS_FILE, load_generator
 
 app = new_app(__doc__)
@@ -26,30 +34,48 @@ def main(
 ) -> None:
     """Write grid.png (sample.grid_rows x sample.grid_cols from sample.seed),
     interpolation.png (latent walks), progress.gif (the training grid at every
-    train.sample_every step) and samples.npy: uint8 [sample.count, 28, 28], 0..255."""
+    train.sample_every step) and samples.npy: uint8 [sample.count, 28, 28], 0..255.
+    A conditional model's samples have balanced labels, written to labels.npy, and
+    class_grid.png holds one row per digit (sample.class_grid_cols columns)."""
     with user_errors():
         config = load_params(params).sample
     generator, model_config = load_generator(models)
-    z_dim = model_config.z_dim
+    z_dim, conditional = model_config.z_dim, model_config.conditional
 
-    cells = fixed_latents(config.seed, config.grid_rows * config.grid_cols, z_dim)
-    grid = image_grid(generate_pixels(generator, cells), config.grid_rows, config.grid_cols)
+    def draw(seed: int, count: int, labels: np.ndarray | None = None) -> np.ndarray:
+        """uint8 [count, 28, 28] from seeded latents; balanced labels unless given."""
+        z = fixed_latents(seed, count, z_dim)
+        if conditional and labels is None:
+            labels = balanced_labels(count)
+        return generate_pixels(generator, z, labels if conditional else None)
+
+    cells = config.grid_rows * config.grid_cols
+    grid = image_grid(draw(config.seed, cells), config.grid_rows, config.grid_cols)
     save_png(out / "grid.png", upscale(grid, SCALE))
+
+    if conditional:
+        labels = class_grid_labels(config.class_grid_cols)
+        pixels = draw(config.seed, len(labels), labels)
+        class_grid = image_grid(pixels, NUM_CLASSES, config.class_grid_cols)
+        save_png(out / "class_grid.png", upscale(class_grid, SCALE))
 
     walks = interpolation_latents(
         config.seed, config.interpolation_rows, config.interpolation_steps, z_dim
     )
-    walk_grid = image_grid(
-        generate_pixels(generator, walks), config.interpolation_rows, config.interpolation_steps
-    )
+    # A conditional walk keeps one digit per row, so it shows only the style changing.
+    walk_labels = np.repeat(balanced_labels(config.interpolation_rows), config.interpolation_steps)
+    walk_pixels = generate_pixels(generator, walks, walk_labels if conditional else None)
+    walk_grid = image_grid(walk_pixels, config.interpolation_rows, config.interpolation_steps)
     save_png(out / "interpolation.png", upscale(walk_grid, SCALE))
 
     frames = read_npy(models / PROGRESS_FILE)
     save_gif(out / "progress.gif", upscale(frames, SCALE), config.gif_frame_ms)
 
     # A different stream from the grid's, so the grid is not just the first samples.
-    samples = generate_pixels(generator, fixed_latents(config.seed + 1, config.count, z_dim))
+    samples = draw(config.seed + 1, config.count)
     write_npy(out / "samples.npy", samples)
+    if conditional:  # the labels asked for, which evaluate's label_accuracy checks
+        write_npy(out / "labels.npy", balanced_labels(config.count))
     typer.echo(f"wrote {len(samples)} samples and the pictures to {out}/")
 
 

@@ -18,7 +18,7 @@ from mnist_gan.config import load_params
 from mnist_gan.data import load_split
 from mnist_gan.files import write_npy
 from mnist_gan.grid import image_grid, upscale
-from mnist_gan.sampling import fixed_latents, generate_pixels
+from mnist_gan.sampling import balanced_labels, fixed_latents, generate_pixels
 from mnist_gan.training import (
     PROGRESS_FILE,
     GANTrainer,
@@ -26,6 +26,7 @@ from mnist_gan.training import (
     build_gan,
     is_chief,
     make_strategy,
+    recalibrate_batch_norm,
     run_training,
     save_gan,
     seed_everything,
@@ -69,12 +70,16 @@ def main(
         out, live_dir, checkpoints = scratch / "gan", scratch / "dvclive", scratch / "ckpt"
     seed_everything(train_config.seed)
     with strategy.scope():
-        gan = build_gan(model_config, train_config.precision)
-    images = load_split(data, "train").images
+        gan = build_gan(model_config, train_config.precision, ema=train_config.ema > 0)
+    train_split = load_split(data, "train")
+    images = train_split.images
     jit = use_xla(train_config.jit, model_config.arch)
     with user_errors():
-        trainer = GANTrainer(gan, images, train_config, model_config.z_dim, jit, strategy)
+        trainer = GANTrainer(
+            gan, images, train_split.labels, train_config, model_config.z_dim, jit, strategy
+        )
     grid_z = fixed_latents(train_config.seed, GRID_SIDE**2, model_config.z_dim)
+    grid_labels = balanced_labels(GRID_SIDE**2) if model_config.conditional else None
     probe = QualityProbe(
         feature_model(load_classifier(classifier)),
         load_split(data, "test").images,
@@ -121,13 +126,24 @@ def main(
         def log(step: int, values: dict[str, float]) -> None:
             record({"step": step, "prefix": "", "values": values})
 
+        def calibrate() -> None:  # the average's batch-norm statistics
+            if gan.ema_generator is not None:
+                recalibrate_batch_norm(
+                    gan.ema_generator,
+                    model_config.z_dim,
+                    model_config.conditional,
+                    train_config.seed,
+                )
+
         def sample(step: int) -> None:
-            pixels = generate_pixels(gan.generator, grid_z)
+            calibrate()
+            pixels = generate_pixels(gan.sampler, grid_z, grid_labels)
             state.grids.append(image_grid(pixels, GRID_SIDE, GRID_SIDE))
             record({"step": step, "grid": len(state.grids) - 1})
 
         def evaluate(step: int) -> None:
-            record({"step": step, "prefix": "eval/", "values": probe(gan.generator)})
+            calibrate()
+            record({"step": step, "prefix": "eval/", "values": probe(gan)})
 
         def save_checkpoint(step: int) -> None:
             state.step, state.variables = step, trainer.state()
@@ -145,6 +161,7 @@ def main(
         with user_errors():
             final = run_training(trainer, train_config, log, periodic, show, start=state.step)
 
+    calibrate()
     save_gan(gan, out, {**description, "final": final or state.last_logged()})
     write_npy(out / PROGRESS_FILE, np.stack(state.grids))
 

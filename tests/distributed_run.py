@@ -25,14 +25,16 @@ def main(strategy_name: str, out: str, cpu_devices: int) -> None:
     )
     strategy = make_strategy(strategy_name)
     seed_everything(0)
-    model = ModelConfig(z_dim=16, hidden_units=32)
+    model = ModelConfig(arch="mlp", z_dim=16, hidden_units=32)
     config = TrainConfig(batch_size=16, seed=0, strategy=strategy_name)
-    pixels, _ = synthetic_digits(256, seed=0)
+    pixels, labels = synthetic_digits(256, seed=0)
     with strategy.scope():
-        gan = build_gan(model)
-    trainer = GANTrainer(gan, pixels[..., None] / 127.5 - 1, config, model.z_dim, strategy=strategy)
+        gan = build_gan(model, ema=True)
+    images = pixels[..., None] / 127.5 - 1
+    trainer = GANTrainer(gan, images, labels, config, model.z_dim, strategy=strategy)
     means = trainer.train(STEPS)
     weights = {f"w{i}": w for i, w in enumerate(gan.generator.get_weights())}
+    weights |= {f"ema{i}": w for i, w in enumerate(gan.ema_generator.get_weights())}
     np.savez(out, means=means, replicas=trainer.replicas, **weights)
 
 

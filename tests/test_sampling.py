@@ -56,21 +56,22 @@ def test_gif_holds_every_frame_in_order(tmp_path: Path) -> None:
 
 
 def test_quality_probe_scores_a_generator_against_reference_images() -> None:
-    config = ModelConfig(z_dim=8, hidden_units=16)
-    generator = build_gan(config).generator
+    config = ModelConfig(arch="mlp", z_dim=8, hidden_units=16)
+    gan = build_gan(config)
+    generator = gan.generator
     pixels, _ = synthetic_digits(64, seed=0)
     reference = pixels.astype(np.float32)[..., None] / 127.5 - 1
     probe = QualityProbe(feature_model(build_classifier()), reference, fixed_latents(0, 32, 8))
-    scores = probe(generator)
+    scores = probe(gan)
     assert set(scores) == {"fid", "inception_score"}
     assert scores["fid"] > 0
     assert 1.0 <= scores["inception_score"] <= 10.0
-    assert probe(generator) == scores  # fixed latents: the same model scores the same
+    assert probe(gan) == scores  # fixed latents: the same model scores the same
     assert generate_pixels(generator, fixed_latents(0, 3, 8)).shape == (3, 28, 28)
 
 
 @pytest.mark.parametrize("count", [0, 1, 1001])
 def test_generate_pixels_handles_any_count(count: int) -> None:
-    generator = build_gan(ModelConfig(z_dim=4, hidden_units=8)).generator
+    generator = build_gan(ModelConfig(arch="mlp", z_dim=4, hidden_units=8)).generator
     pixels = generate_pixels(generator, fixed_latents(0, count, 4))
     assert pixels.shape == (count, 28, 28) and pixels.dtype == np.uint8

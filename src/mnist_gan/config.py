@@ -118,23 +118,52 @@ class ClassifierConfig(_Section):
 class ModelConfig(_Section):
     """The GAN's architecture (train stage; saved next to the weights)."""
 
-    arch: Literal["mlp"] = "mlp"
+    # mlp: "GANs in Action" ch. 3. dcgan: convolutional G and D (models.py).
+    arch: Literal["mlp", "dcgan"] = "dcgan"
     z_dim: PositiveInt = 100
-    # Width of the MLP's one hidden layer (128 in "GANs in Action" ch. 3).
+    # G and D take the digit as a second input (projection discriminator).
+    conditional: bool = False
+    # mlp: width of the one hidden layer (128 in the book).
     hidden_units: PositiveInt = 128
+    # dcgan: channels at 14x14 (7x7 has twice as many), extra 3x3 convolutions per
+    # resolution, and the normalization after hidden layers.
+    g_width: PositiveInt = 64
+    d_width: PositiveInt = 64
+    g_depth: Annotated[int, Field(ge=0, le=8)] = 0
+    d_depth: Annotated[int, Field(ge=0, le=8)] = 0
+    g_norm: Literal["batch", "layer", "none"] = "batch"
+    d_norm: Literal["none", "layer", "batch"] = "none"
+    # Spectral normalization of every discriminator weight (Miyato et al. 2018).
+    spectral_norm: bool = False
+
+
+class Adam(_Section):
+    """One network's Adam optimizer."""
+
+    learning_rate: PositiveFloat = 2e-4
+    beta_1: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    beta_2: Annotated[float, Field(ge=0, lt=1)] = 0.999
 
 
 class TrainConfig(_Section):
     """The GAN's training run (train stage)."""
 
-    loss: Literal["non_saturating"] = "non_saturating"
+    loss: Literal["non_saturating", "hinge", "wgan_gp", "least_squares"] = "non_saturating"
     batch_size: PositiveInt = 128
     steps: PositiveInt = 40000
     seed: int = 0
-    # Adam, shared by G and D (the book uses Keras defaults).
-    learning_rate: PositiveFloat = 1e-3
-    beta_1: Annotated[float, Field(ge=0, lt=1)] = 0.9
-    beta_2: Annotated[float, Field(ge=0, lt=1)] = 0.999
+    # Adam for each network (DCGAN's 2e-4 and beta_1 0.5 by default; the book used
+    # Keras' defaults, 1e-3 and 0.9, for both).
+    g_adam: Adam = Adam()
+    d_adam: Adam = Adam()
+    # Discriminator updates per generator update, each on its own batch.
+    d_steps: Annotated[int, Field(ge=1, le=10)] = 1
+    # R1 penalty weight gamma: gamma / 2 E||grad D(real)||^2 (0: off).
+    r1_gamma: Annotated[float, Field(ge=0)] = 0.0
+    # Exponential moving average of the generator's weights, the generator the sample
+    # stage draws from (0: off, use the raw weights). Its batch-norm statistics are
+    # recomputed for the averaged weights.
+    ema: Annotated[float, Field(ge=0, lt=1)] = 0.999
     log_every: PositiveInt = 1000
     sample_every: PositiveInt = 1000
     # A cheap FID and classifier score on `eval_samples` fixed-latent samples.
@@ -174,6 +203,8 @@ class SampleConfig(_Section):
     seed: int = 0
     grid_rows: PositiveInt = 4
     grid_cols: PositiveInt = 4
+    # Conditional models: class_grid.png has one row per digit, this many columns.
+    class_grid_cols: PositiveInt = 10
     # Latent-space walks: rows of `interpolation_steps` images between two latents.
     interpolation_rows: PositiveInt = 8
     interpolation_steps: Annotated[int, Field(ge=2)] = 10
@@ -205,6 +236,19 @@ class Params(_Section):
     train: TrainConfig = TrainConfig()
     sample: SampleConfig = SampleConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+
+    @model_validator(mode="after")
+    def _penalties_without_batch_norm(self) -> Params:
+        # A gradient penalty is per image; batch norm mixes images within a batch,
+        # so the penalized gradient is not the one of D(x) (Gulrajani et al. 2017, 4).
+        penalized = self.train.loss == "wgan_gp" or self.train.r1_gamma > 0
+        if penalized and self.model.arch == "dcgan" and self.model.d_norm == "batch":
+            raise ValueError(
+                "model.d_norm = 'batch' does not work with a gradient penalty "
+                f"(train.loss = {self.train.loss!r}, train.r1_gamma = {self.train.r1_gamma}): "
+                "use model.d_norm 'layer' or 'none'"
+            )
+        return self
 
 
 def _format_errors(source: str, error: ValidationError) -> str:

@@ -4,6 +4,11 @@ discriminator builder, pure functions of the model config.
 Generators map z: float32 [B, z_dim] ~ N(0, 1) to images float32 [B, 28, 28, 1] in
 [-1, 1]. Discriminators map images to one logit per image, float32 [B, 1] (the book's
 final sigmoid lives in the loss, where it is numerically stable).
+
+With `model.conditional` both also take the digit, int32 [B] in 0..9: inputs become
+[z, labels] and [images, labels]. The generator reads a learned class embedding next
+to z; the discriminator uses a projection head (Miyato & Koyama 2018):
+logit = w . h + embed(y) . h, for its last features h.
 """
 
 from __future__ import annotations
@@ -12,33 +17,180 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from mnist_gan.config import ModelConfig
 from mnist_gan.data import IMAGE_SHAPE
 
 IMAGE_PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2]
+NUM_CLASSES = 10
+LABEL_EMBEDDING = 32  # width of the generator's class embedding
+BASE_SIDE = IMAGE_SHAPE[0] // 4  # the DCGAN generator starts at 7x7 and doubles twice
+
+
+class SpectralNorm(layers.Layer):
+    """Spectral normalization (Miyato et al. 2018) of a Dense or Conv2D layer: the
+    layer runs with kernel / sigma, sigma its largest singular value estimated by one
+    power iteration per training call. Gradients flow through sigma, as in the paper
+    (Keras' own SpectralNormalization rescales the stored kernel in place instead).
+    """
+
+    def __init__(self, layer: layers.Layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def build(self, input_shape):
+        self.layer.build(input_shape)
+        units = self.layer.kernel.shape[-1]
+        self.vector_u = self.add_weight(
+            shape=(1, units),
+            initializer=keras.initializers.RandomNormal(stddev=1.0),
+            trainable=False,
+            name="vector_u",
+        )
+
+    def _normalized_kernel(self, training: bool):
+        kernel = ops.cast(self.layer.kernel, "float32")
+        matrix = ops.reshape(kernel, (-1, kernel.shape[-1]))  # [fan_in, units]
+        u = ops.cast(self.vector_u, "float32")
+        v = _unit(ops.matmul(u, ops.transpose(matrix)))
+        u = _unit(ops.matmul(v, matrix))
+        u, v = ops.stop_gradient(u), ops.stop_gradient(v)
+        if training:
+            self.vector_u.assign(u)
+        sigma = ops.sum(ops.matmul(v, matrix) * u)
+        return ops.cast(kernel / sigma, self.compute_dtype)
+
+    def call(self, inputs, training=False):
+        kernel = self._normalized_kernel(bool(training))
+        layer = self.layer
+        if isinstance(layer, layers.Conv2D):
+            outputs = layer.convolution_op(inputs, kernel)
+        else:
+            outputs = ops.matmul(inputs, kernel)
+        if layer.use_bias:
+            outputs = outputs + ops.cast(layer.bias, self.compute_dtype)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+
+def _unit(x):
+    return x / ops.sqrt(ops.sum(ops.square(x)) + 1e-12)
+
+
+def _normalization(kind: str) -> layers.Layer | None:
+    if kind == "batch":
+        return layers.BatchNormalization()
+    if kind == "layer":
+        return layers.LayerNormalization()
+    return None
+
+
+def _inputs(config: ModelConfig, shape: tuple[int, ...], name: str) -> list:
+    inputs = [keras.Input(shape, name=name)]
+    if config.conditional:
+        inputs.append(keras.Input((), dtype="int32", name="labels"))
+    return inputs
+
+
+def _generator_input(config: ModelConfig, inputs: list):
+    """z, or z next to the label's embedding: [B, z_dim (+ LABEL_EMBEDDING)]."""
+    if not config.conditional:
+        return inputs[0]
+    embedded = layers.Embedding(NUM_CLASSES, LABEL_EMBEDDING, name="class_embedding")(inputs[1])
+    return layers.Concatenate()([inputs[0], embedded])
+
+
+def _logits(config: ModelConfig, features, inputs: list, name: str) -> keras.Model:
+    """The discriminator's head on features [B, F]: a linear logit, plus the
+    projection embed(y) . h when conditional. float32 [B, 1]."""
+    logits = _maybe_spectral(config, layers.Dense(1, dtype="float32"))(features)
+    if config.conditional:
+        embedded = layers.Embedding(NUM_CLASSES, features.shape[-1], dtype="float32")(inputs[1])
+        projection = layers.Dot(axes=1, dtype="float32")([embedded, features])
+        logits = layers.Add(dtype="float32")([logits, projection])
+    return keras.Model(inputs if config.conditional else inputs[0], logits, name=name)
+
+
+def _maybe_spectral(config: ModelConfig, layer: layers.Layer) -> layers.Layer:
+    return SpectralNorm(layer) if config.spectral_norm else layer
 
 
 def mlp_generator(config: ModelConfig) -> keras.Model:
     """ "GANs in Action" ch. 3: z -> Dense(128) -> LeakyReLU(0.01) -> Dense(784, tanh)."""
-    z = keras.Input((config.z_dim,), name="z")
-    x = layers.Dense(config.hidden_units)(z)
+    inputs = _inputs(config, (config.z_dim,), "z")
+    x = layers.Dense(config.hidden_units)(_generator_input(config, inputs))
     x = layers.LeakyReLU(negative_slope=0.01)(x)
     # float32 output under mixed precision: the images and the loss stay full precision.
     x = layers.Dense(IMAGE_PIXELS, activation="tanh", dtype="float32")(x)
     images = layers.Reshape(IMAGE_SHAPE, dtype="float32")(x)
-    return keras.Model(z, images, name="generator")
+    return keras.Model(inputs if config.conditional else inputs[0], images, name="generator")
 
 
 def mlp_discriminator(config: ModelConfig) -> keras.Model:
     """ "GANs in Action" ch. 3: Flatten -> Dense(128) -> LeakyReLU(0.01) -> Dense(1)."""
-    images = keras.Input(IMAGE_SHAPE, name="images")
-    x = layers.Flatten()(images)
-    x = layers.Dense(config.hidden_units)(x)
+    inputs = _inputs(config, IMAGE_SHAPE, "images")
+    x = layers.Flatten()(inputs[0])
+    x = _maybe_spectral(config, layers.Dense(config.hidden_units))(x)
     x = layers.LeakyReLU(negative_slope=0.01)(x)
-    logits = layers.Dense(1, dtype="float32")(x)
-    return keras.Model(images, logits, name="discriminator")
+    return _logits(config, x, inputs, "discriminator")
+
+
+def dcgan_generator(config: ModelConfig) -> keras.Model:
+    """DCGAN (Radford et al. 2016) for 28x28: Dense to 7x7 x 2*g_width, then two
+    4x4 stride-2 transposed convolutions (14x14 x g_width, then 28x28 x 1, tanh), each
+    resolution followed by `g_depth` extra 3x3 convolutions; normalization `g_norm`
+    and ReLU after every hidden layer."""
+    inputs = _inputs(config, (config.z_dim,), "z")
+    wide = 2 * config.g_width
+    x = layers.Dense(BASE_SIDE * BASE_SIDE * wide, use_bias=config.g_norm == "none")(
+        _generator_input(config, inputs)
+    )
+    x = layers.Reshape((BASE_SIDE, BASE_SIDE, wide))(x)
+    x = _generator_block(config, x)
+    for _ in range(config.g_depth):
+        x = _generator_block(config, layers.Conv2D(wide, 3, padding="same", use_bias=False)(x))
+    x = layers.Conv2DTranspose(config.g_width, 4, strides=2, padding="same", use_bias=False)(x)
+    x = _generator_block(config, x)
+    for _ in range(config.g_depth):
+        x = layers.Conv2D(config.g_width, 3, padding="same", use_bias=False)(x)
+        x = _generator_block(config, x)
+    images = layers.Conv2DTranspose(
+        1, 4, strides=2, padding="same", activation="tanh", dtype="float32"
+    )(x)
+    return keras.Model(inputs if config.conditional else inputs[0], images, name="generator")
+
+
+def _generator_block(config: ModelConfig, x):
+    norm = _normalization(config.g_norm)
+    if norm is not None:
+        x = norm(x)
+    return layers.ReLU()(x)
+
+
+def dcgan_discriminator(config: ModelConfig) -> keras.Model:
+    """DCGAN's discriminator for 28x28: two 4x4 stride-2 convolutions (14x14 x d_width,
+    7x7 x 2*d_width), each resolution followed by `d_depth` extra 3x3 convolutions,
+    LeakyReLU(0.2), normalization `d_norm` after all but the first; then the logit
+    from the flattened 7x7 features."""
+    inputs = _inputs(config, IMAGE_SHAPE, "images")
+    x = inputs[0]
+    for index, width in enumerate((config.d_width, 2 * config.d_width)):
+        x = _maybe_spectral(config, layers.Conv2D(width, 4, strides=2, padding="same"))(x)
+        x = _discriminator_block(config, x, normalize=index > 0)
+        for _ in range(config.d_depth):
+            x = _maybe_spectral(config, layers.Conv2D(width, 3, padding="same"))(x)
+            x = _discriminator_block(config, x, normalize=True)
+    return _logits(config, layers.Flatten()(x), inputs, "discriminator")
+
+
+def _discriminator_block(config: ModelConfig, x, normalize: bool):
+    norm = _normalization(config.d_norm) if normalize else None
+    if norm is not None:
+        x = norm(x)
+    return layers.LeakyReLU(negative_slope=0.2)(x)
 
 
 class Architecture(NamedTuple):
@@ -48,6 +200,7 @@ class Architecture(NamedTuple):
 
 ARCHITECTURES: dict[str, Architecture] = {
     "mlp": Architecture(mlp_generator, mlp_discriminator),
+    "dcgan": Architecture(dcgan_generator, dcgan_discriminator),
 }
 
 

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from mnist_gan.data import to_pixels
+from mnist_gan.models import NUM_CLASSES
 
 
 def fixed_latents(seed: int, count: int, z_dim: int) -> np.ndarray:
@@ -31,10 +32,28 @@ def interpolation_latents(seed: int, rows: int, steps: int, z_dim: int) -> np.nd
     return path.reshape(rows * steps, z_dim).astype(np.float32)
 
 
-def generate_pixels(generator: keras.Model, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Run the generator on z float32 [N, z_dim]; returns uint8 [N, 28, 28] in 0..255."""
-    out = [
-        to_pixels(np.asarray(generator(z[i : i + batch_size], training=False)))
-        for i in range(0, len(z), batch_size)
-    ]
+def balanced_labels(count: int) -> np.ndarray:
+    """int32 [count]: the digits 0..9 in turn, so every class gets count / 10 (+-1)."""
+    return (np.arange(count) % NUM_CLASSES).astype(np.int32)
+
+
+def class_grid_labels(cols: int) -> np.ndarray:
+    """int32 [10 * cols]: the labels of a per-class grid filled row by row, row d all
+    digit d."""
+    return np.repeat(np.arange(NUM_CLASSES, dtype=np.int32), cols)
+
+
+def generate_pixels(
+    generator: keras.Model,
+    z: np.ndarray,
+    labels: np.ndarray | None = None,
+    batch_size: int = 1000,
+) -> np.ndarray:
+    """Run the generator on z float32 [N, z_dim] (and, for a conditional generator,
+    labels int32 [N] in 0..9); returns uint8 [N, 28, 28] in 0..255."""
+    out = []
+    for i in range(0, len(z), batch_size):
+        rows = slice(i, i + batch_size)
+        inputs = z[rows] if labels is None else [z[rows], labels[rows]]
+        out.append(to_pixels(np.asarray(generator(inputs, training=False))))
     return np.concatenate(out) if out else np.zeros((0, 28, 28), np.uint8)

@@ -1,0 +1,233 @@
+"""Architectures, losses, regularizers, EMA and conditional generation (issue 4), on
+small real TensorFlow runs and against values worked out by hand."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+from PIL import Image
+
+from mnist_gan.config import ModelConfig, ParamsError, TrainConfig, parse_params
+from mnist_gan.losses import (
+    LOSSES,
+    gradient_penalty,
+    hinge_discriminator,
+    interpolation_alpha,
+    least_squares_discriminator,
+    least_squares_generator,
+    r1_penalty,
+)
+from mnist_gan.models import ARCHITECTURES, SpectralNorm
+from mnist_gan.sampling import balanced_labels, class_grid_labels
+from mnist_gan.training import (
+    GANTrainer,
+    build_gan,
+    ema_update,
+    recalibrate_batch_norm,
+    save_gan,
+    seed_everything,
+)
+from tests.helpers import run_stage, synthetic_digits
+
+SMALL = {"z_dim": 8, "hidden_units": 16, "g_width": 4, "d_width": 4}
+BATCH = 8
+
+
+def _data(count: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    pixels, labels = synthetic_digits(count, seed=0)
+    return pixels.astype(np.float32)[..., None] / 127.5 - 1, labels
+
+
+def _trainer(model: ModelConfig, **train) -> GANTrainer:
+    seed_everything(0)
+    config = TrainConfig(batch_size=BATCH, **train)
+    images, labels = _data()
+    gan = build_gan(model, ema=config.ema > 0)
+    return GANTrainer(gan, images, labels, config, model.z_dim)
+
+
+@pytest.mark.parametrize(
+    ("arch", "loss", "conditional"),
+    list(itertools.product(sorted(ARCHITECTURES), sorted(LOSSES), [False, True])),
+)
+def test_every_arch_loss_and_conditioning_trains_with_finite_losses(arch, loss, conditional):
+    model = ModelConfig(arch=arch, conditional=conditional, **SMALL)
+    trainer = _trainer(model, loss=loss, d_steps=2)
+    before = trainer.gan.generator.get_weights()
+    means = trainer.train(2)
+    assert means.shape == (3,) and np.all(np.isfinite(means))
+    assert 0 <= means[2] <= 1
+    assert not all(
+        np.array_equal(a, b)
+        for a, b in zip(before, trainer.gan.generator.get_weights(), strict=True)
+    )
+    z = np.zeros((3, model.z_dim), np.float32)
+    labels = np.array([0, 5, 9], np.int32)
+    images = trainer.gan.generate(z, labels, training=False)
+    assert tuple(images.shape) == (3, 28, 28, 1) and images.dtype == "float32"
+    assert np.all(np.abs(np.asarray(images)) <= 1)
+    assert tuple(trainer.gan.discriminate(images, labels, training=False).shape) == (3, 1)
+
+
+def test_conditional_models_depend_on_the_label() -> None:
+    gan = build_gan(ModelConfig(arch="dcgan", conditional=True, **SMALL))
+    z = np.ones((2, SMALL["z_dim"]), np.float32)
+    images = np.asarray(gan.generate(z, np.array([1, 7], np.int32), training=False))
+    assert not np.array_equal(images[0], images[1])  # same z, other digit
+    logits = np.asarray(gan.discriminate(np.repeat(images[:1], 2, 0), np.array([1, 7])))
+    assert logits[0, 0] != logits[1, 0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "parameters"), [({"g_depth": 0, "d_depth": 0}, None), ({"g_depth": 1}, "more")]
+)
+def test_dcgan_depth_adds_layers(extra, parameters) -> None:
+    base = build_gan(ModelConfig(arch="dcgan", **SMALL)).generator.count_params()
+    deeper = build_gan(ModelConfig(arch="dcgan", **{**SMALL, **extra})).generator.count_params()
+    assert (deeper > base) if parameters else (deeper == base)
+
+
+def test_gradient_penalty_alpha_is_one_uniform_weight_per_image() -> None:
+    alpha = interpolation_alpha(tf.random.Generator.from_seed(0), 4096).numpy()
+    assert alpha.shape == (4096, 1, 1, 1)
+    assert alpha.min() >= 0 and alpha.max() <= 1
+    assert abs(alpha.mean() - 0.5) < 0.02 and abs(alpha.var() - 1 / 12) < 0.005
+
+
+def test_gradient_penalty_matches_hand_values() -> None:
+    real, fake = tf.ones([3, 28, 28, 1]), tf.zeros([3, 28, 28, 1])
+    alpha = tf.reshape(tf.constant([0.0, 0.5, 1.0]), [3, 1, 1, 1])
+
+    # D(x) = ||x||^2 / 2 has gradient x: at alpha * 1 its norm is 28 alpha.
+    def square(x):
+        return 0.5 * tf.reduce_sum(tf.square(x), axis=[1, 2, 3])
+
+    expected = np.mean([(0 - 1) ** 2, (14 - 1) ** 2, (28 - 1) ** 2])
+    np.testing.assert_allclose(gradient_penalty(square, real, fake, alpha), expected, rtol=1e-5)
+
+    # A linear critic w . x: the gradient is w everywhere, so the penalty is (||w|| - 1)^2.
+    w = tf.fill([1, 28, 28, 1], 0.1)
+
+    def linear(x):
+        return tf.reduce_sum(w * x, axis=[1, 2, 3])
+
+    np.testing.assert_allclose(gradient_penalty(linear, real, fake, alpha), 1.8**2, rtol=1e-5)
+    np.testing.assert_allclose(r1_penalty(linear, real), 2.8**2, rtol=1e-5)
+
+
+def test_gradient_penalty_of_a_flat_critic_has_finite_gradients() -> None:
+    scale = tf.Variable(0.0)  # D = scale * sum(x): its input gradient is 0 at the start
+    real, fake = tf.ones([2, 28, 28, 1]), tf.zeros([2, 28, 28, 1])
+    alpha = tf.fill([2, 1, 1, 1], 0.5)
+    with tf.GradientTape() as tape:
+        penalty = gradient_penalty(
+            lambda x: scale * tf.reduce_sum(x, axis=[1, 2, 3]), real, fake, alpha
+        )
+    assert np.isfinite(tape.gradient(penalty, scale).numpy())
+
+
+def test_losses_match_hand_values() -> None:
+    real, fake = tf.constant([[2.0], [0.5]]), tf.constant([[-3.0], [0.0]])
+    # hinge: relu(1 - real) = [0, 0.5]; relu(1 + fake) = [0, 1]
+    np.testing.assert_allclose(hinge_discriminator(real, fake), 0.25 + 0.5)
+    # least squares: 0.5 mean([1, 0.25]) + 0.5 mean([9, 0])
+    np.testing.assert_allclose(least_squares_discriminator(real, fake), 0.3125 + 2.25)
+    np.testing.assert_allclose(least_squares_generator(fake), 0.5 * np.mean([16, 1]))
+    np.testing.assert_allclose(LOSSES["wgan_gp"].discriminator(real, fake), -1.5 - 1.25)
+    np.testing.assert_allclose(LOSSES["hinge"].generator(fake), 1.5)
+
+
+def test_ema_update_is_the_documented_average() -> None:
+    average, current = [tf.Variable([1.0, 2.0])], [tf.Variable([3.0, -2.0])]
+    ema_update(average, current, decay=0.75)
+    np.testing.assert_allclose(average[0].numpy(), [1.5, 1.0])
+
+
+def test_training_moves_the_average_by_one_minus_decay() -> None:
+    model = ModelConfig(arch="mlp", **SMALL)
+    trainer = _trainer(model, ema=0.9)
+    gan = trainer.gan
+    start = [w.numpy() for w in gan.ema_generator.trainable_variables]
+    np.testing.assert_array_equal(start[0], gan.generator.trainable_variables[0].numpy())
+    trainer.train(1)
+    for average, before, after in zip(
+        gan.ema_generator.trainable_variables,
+        start,
+        gan.generator.trainable_variables,
+        strict=True,
+    ):
+        np.testing.assert_allclose(average.numpy(), 0.9 * before + 0.1 * after.numpy(), rtol=1e-6)
+
+
+def test_batch_norm_statistics_are_recomputed_exactly_for_the_average() -> None:
+    z = keras.Input((3,))
+    norm = keras.layers.BatchNormalization()
+    generator = keras.Model(z, norm(z))
+    norm.moving_mean.assign([5.0, 5.0, 5.0])  # stale: from other weights
+    recalibrate_batch_norm(generator, 3, conditional=False, seed=0, batches=4, batch_size=50)
+    z = np.random.default_rng(0).standard_normal((4, 50, 3)).astype(np.float32)
+    np.testing.assert_allclose(norm.moving_mean.numpy(), z.mean(axis=(0, 1)), rtol=1e-5)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), z.var(axis=1).mean(0), rtol=1e-4)
+    assert norm.momentum == 0.99  # restored
+
+
+def test_spectral_norm_divides_by_the_largest_singular_value() -> None:
+    seed_everything(0)
+    layer = SpectralNorm(keras.layers.Dense(5))
+    x = np.random.default_rng(0).standard_normal((4, 7)).astype(np.float32)
+    for _ in range(30):  # power iteration converges over training calls
+        out = layer(x, training=True)
+    kernel = layer.layer.kernel.numpy()
+    sigma = np.linalg.svd(kernel, compute_uv=False)[0]
+    expected = x @ (kernel / sigma) + layer.layer.bias.numpy()
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_spectral_norm_and_r1_train_a_dcgan() -> None:
+    model = ModelConfig(arch="dcgan", spectral_norm=True, d_norm="layer", **SMALL)
+    trainer = _trainer(model, loss="hinge", r1_gamma=1.0)
+    assert np.all(np.isfinite(trainer.train(2)))
+    assert any(isinstance(layer, SpectralNorm) for layer in trainer.gan.discriminator.layers)
+
+
+def test_a_gradient_penalty_with_batch_norm_in_d_is_refused(raw) -> None:
+    raw["model"] = {"arch": "dcgan", "d_norm": "batch"}
+    raw["train"] = {"loss": "wgan_gp"}
+    with pytest.raises(ParamsError, match="d_norm = 'batch' does not work with a gradient"):
+        parse_params(raw)
+
+
+def test_class_grid_rows_hold_one_digit_each() -> None:
+    np.testing.assert_array_equal(class_grid_labels(3)[:7], [0, 0, 0, 1, 1, 1, 2])
+    assert class_grid_labels(3).reshape(10, 3).tolist() == [[d] * 3 for d in range(10)]
+    counts = np.bincount(balanced_labels(1003), minlength=10)
+    assert counts.max() - counts.min() <= 1
+
+
+def test_sample_stage_writes_a_per_digit_grid_and_balanced_labels(tmp_path: Path, raw) -> None:
+    model = ModelConfig(arch="dcgan", conditional=True, **SMALL)
+    gan = build_gan(model, ema=True)
+    save_gan(gan, tmp_path / "gan", {"model": model.model_dump()})
+    np.save(tmp_path / "gan" / "progress_grids.npy", np.zeros((2, 10, 10), np.uint8))
+    raw["sample"] = {"count": 25, "class_grid_cols": 6, "grid_rows": 2, "grid_cols": 3}
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "samples"
+    process = run_stage(
+        "sample", "--params", str(params), "--models", str(tmp_path / "gan"), "--out", str(out)
+    )
+    assert process.returncode == 0, process.stderr
+    scale, cell = 4, 28 + 2
+    with Image.open(out / "class_grid.png") as image:
+        assert image.size == (scale * (6 * cell + 2), scale * (10 * cell + 2))
+    labels = np.load(out / "labels.npy", allow_pickle=False)
+    assert labels.tolist() == balanced_labels(25).tolist()
+    assert np.load(out / "samples.npy", allow_pickle=False).shape == (25, 28, 28)
+    assert json.loads((tmp_path / "gan" / "gan.json").read_text())["model"]["conditional"]
