@@ -122,13 +122,13 @@ class ModelConfig(_Section):
     arch: Literal["mlp", "dcgan"] = "dcgan"
     z_dim: PositiveInt = 100
     # G and D take the digit as a second input (projection discriminator).
-    conditional: bool = False
+    conditional: bool = True
     # mlp: width of the one hidden layer (128 in the book).
     hidden_units: PositiveInt = 128
     # dcgan: channels at 14x14 (7x7 has twice as many), extra 3x3 convolutions per
     # resolution, and the normalization after hidden layers.
-    g_width: PositiveInt = 64
-    d_width: PositiveInt = 64
+    g_width: PositiveInt = 32
+    d_width: PositiveInt = 32
     g_depth: Annotated[int, Field(ge=0, le=8)] = 0
     d_depth: Annotated[int, Field(ge=0, le=8)] = 0
     g_norm: Literal["batch", "layer", "none"] = "batch"
@@ -149,8 +149,8 @@ class TrainConfig(_Section):
     """The GAN's training run (train stage)."""
 
     loss: Literal["non_saturating", "hinge", "wgan_gp", "least_squares"] = "non_saturating"
-    batch_size: PositiveInt = 128
-    steps: PositiveInt = 40000
+    batch_size: PositiveInt = 64
+    steps: PositiveInt = 14000
     seed: int = 0
     # Adam for each network (DCGAN's 2e-4 and beta_1 0.5 by default; the book used
     # Keras' defaults, 1e-3 and 0.9, for both).
@@ -167,7 +167,7 @@ class TrainConfig(_Section):
     log_every: PositiveInt = 1000
     sample_every: PositiveInt = 1000
     # A cheap FID and classifier score on `eval_samples` fixed-latent samples.
-    eval_every: PositiveInt = 5000
+    eval_every: PositiveInt = 2000
     eval_samples: Annotated[int, Field(ge=2)] = 2000
     # Steps run inside one compiled call: more means less Python overhead per step.
     steps_per_call: PositiveInt = 100
@@ -184,7 +184,7 @@ class TrainConfig(_Section):
     strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = "auto"
     # Save a resumable checkpoint this often (a multiple of log_every); a killed run
     # resumes from the last one. It is deleted once training finishes.
-    checkpoint_every: PositiveInt = 5000
+    checkpoint_every: PositiveInt = 2000
 
     @model_validator(mode="after")
     def _checkpoints_on_log_boundaries(self) -> TrainConfig:
