@@ -231,3 +231,17 @@ def test_sample_stage_writes_a_per_digit_grid_and_balanced_labels(tmp_path: Path
     assert labels.tolist() == balanced_labels(25).tolist()
     assert np.load(out / "samples.npy", allow_pickle=False).shape == (25, 28, 28)
     assert json.loads((tmp_path / "gan" / "gan.json").read_text())["model"]["conditional"]
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_the_default_dcgan_trains_in_mixed_precision(precision: str) -> None:
+    model = ModelConfig(arch="dcgan", conditional=True, **SMALL)
+    seed_everything(0)
+    config = TrainConfig(batch_size=BATCH, precision=precision)
+    images, labels = _data()
+    gan = build_gan(model, precision, ema=True)
+    trainer = GANTrainer(gan, images, labels, config, model.z_dim)
+    assert np.all(np.isfinite(trainer.train(2)))
+    z, digits = np.zeros((2, model.z_dim), np.float32), np.array([3, 4], np.int32)
+    assert gan.generate(z, digits, training=False, ema=True).dtype == "float32"
+    assert gan.discriminate(np.zeros((2, 28, 28, 1), np.float32), digits).dtype == "float32"

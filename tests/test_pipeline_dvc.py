@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 TINY = {
     "normalize": {"holdout": 100},
     "classifier": {"epochs": 1},
+    "model": {"g_width": 8, "d_width": 8},  # the default conditional DCGAN, narrower
     "train": {
         "batch_size": 32,
         "steps": 20,
@@ -147,7 +148,10 @@ def test_repro_runs_every_stage_and_writes_every_output(repo: Repo) -> None:
         assert {"kid", "kid_std", "density", "class_kl", "classes_covered"} <= set(result)
         assert sum(result["class_histogram"].values()) == pytest.approx(1.0)
     assert "label_accuracy" in evaluation["real"]
-    for picture in ("grid.png", "interpolation.png", "progress.gif"):
+    assert 0.0 <= evaluation["label_accuracy"] <= 1.0  # conditional: the asked-for digits
+    labels = np.load(root / "samples/labels.npy", allow_pickle=False)
+    assert np.bincount(labels).tolist() == [20] * 10
+    for picture in ("grid.png", "class_grid.png", "interpolation.png", "progress.gif"):
         assert (root / "samples" / picture).stat().st_size > 0
     assert len(list((root / "dvclive/train/plots/images/grid").glob("*.png"))) == 2
     assert (root / "dvclive/train/plots/metrics/eval/fid.tsv").read_text().count("\n") == 3
@@ -167,6 +171,7 @@ def test_second_repro_runs_nothing_and_plots_render(repo: Repo) -> None:
         "Classifier score over training",
         "Class histogram of samples",
         "samples/grid.png",
+        "samples/class_grid.png",
         "samples/progress.gif",
     }
     assert expected <= set(plots["data"])
@@ -256,6 +261,7 @@ def test_a_training_run_killed_with_sigkill_resumes_to_the_same_bytes(repo: Repo
     (repo.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     outputs = [
         "models/gan/generator.weights.h5",
+        "models/gan/generator_ema.weights.h5",
         "models/gan/discriminator.weights.h5",
         "models/gan/progress_grids.npy",
         "dvclive/train/plots/metrics/d_loss.tsv",
