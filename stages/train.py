@@ -26,7 +26,6 @@ from mnist_gan.training import (
     build_gan,
     is_chief,
     make_strategy,
-    recalibrate_batch_norm,
     run_training,
     save_gan,
     seed_everything,
@@ -126,23 +125,14 @@ def main(
         def log(step: int, values: dict[str, float]) -> None:
             record({"step": step, "prefix": "", "values": values})
 
-        def calibrate() -> None:  # the average's batch-norm statistics
-            if gan.ema_generator is not None:
-                recalibrate_batch_norm(
-                    gan.ema_generator,
-                    model_config.z_dim,
-                    model_config.conditional,
-                    train_config.seed,
-                )
-
         def sample(step: int) -> None:
-            calibrate()
+            gan.calibrate_average(train_config.seed)
             pixels = generate_pixels(gan.sampler, grid_z, grid_labels)
             state.grids.append(image_grid(pixels, GRID_SIDE, GRID_SIDE))
             record({"step": step, "grid": len(state.grids) - 1})
 
         def evaluate(step: int) -> None:
-            calibrate()
+            gan.calibrate_average(train_config.seed)
             record({"step": step, "prefix": "eval/", "values": probe(gan)})
 
         def save_checkpoint(step: int) -> None:
@@ -161,7 +151,7 @@ def main(
         with user_errors():
             final = run_training(trainer, train_config, log, periodic, show, start=state.step)
 
-    calibrate()
+    gan.calibrate_average(train_config.seed)
     save_gan(gan, out, {**description, "final": final or state.last_logged()})
     write_npy(out / PROGRESS_FILE, np.stack(state.grids))
 

@@ -183,7 +183,8 @@ class TrainConfig(_Section):
     # batch, split evenly across replicas.
     strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = "auto"
     # Save a resumable checkpoint this often (a multiple of log_every); a killed run
-    # resumes from the last one. It is deleted once training finishes.
+    # resumes from the last one. The last is kept (a persisted DVC output): a finished
+    # run forced to rerun with the same params and data goes straight to saving.
     checkpoint_every: PositiveInt = 2000
 
     @model_validator(mode="after")

@@ -117,7 +117,14 @@ class GAN:
     @property
     def sampler(self) -> keras.Model:
         """The generator to draw samples from: the average when there is one."""
-        return self.ema_generator or self.generator
+        return self.generator if self.ema_generator is None else self.ema_generator
+
+    def calibrate_average(self, seed: int) -> None:
+        """Give the average batch-norm statistics of its own (recalibrate_batch_norm);
+        call it before sampling from it."""
+        if self.ema_generator is not None:
+            z_dim = self.ema_generator.inputs[0].shape[-1]
+            recalibrate_batch_norm(self.ema_generator, z_dim, self.conditional, seed)
 
 
 def build_gan(config: ModelConfig, precision: str = "float32", ema: bool = False) -> GAN:
