@@ -25,7 +25,7 @@ def main(strategy_name: str, out: str, cpu_devices: int) -> None:
     )
     strategy = make_strategy(strategy_name)
     seed_everything(0)
-    model = ModelConfig(arch="mlp", z_dim=16, hidden_units=32)
+    model = ModelConfig(arch="mlp", conditional=False, z_dim=16, hidden_units=32)
     config = TrainConfig(batch_size=16, seed=0, strategy=strategy_name)
     pixels, labels = synthetic_digits(256, seed=0)
     with strategy.scope():

@@ -56,7 +56,7 @@ def test_gif_holds_every_frame_in_order(tmp_path: Path) -> None:
 
 
 def test_quality_probe_scores_a_generator_against_reference_images() -> None:
-    config = ModelConfig(arch="mlp", z_dim=8, hidden_units=16)
+    config = ModelConfig(arch="mlp", conditional=False, z_dim=8, hidden_units=16)
     gan = build_gan(config)
     generator = gan.generator
     pixels, _ = synthetic_digits(64, seed=0)
@@ -72,6 +72,8 @@ def test_quality_probe_scores_a_generator_against_reference_images() -> None:
 
 @pytest.mark.parametrize("count", [0, 1, 1001])
 def test_generate_pixels_handles_any_count(count: int) -> None:
-    generator = build_gan(ModelConfig(arch="mlp", z_dim=4, hidden_units=8)).generator
+    generator = build_gan(
+        ModelConfig(arch="mlp", conditional=False, z_dim=4, hidden_units=8)
+    ).generator
     pixels = generate_pixels(generator, fixed_latents(0, count, 4))
     assert pixels.shape == (count, 28, 28) and pixels.dtype == np.uint8

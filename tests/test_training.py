@@ -24,7 +24,7 @@ from mnist_gan.training import (
 )
 from tests.helpers import synthetic_digits
 
-MODEL = ModelConfig(arch="mlp", z_dim=16, hidden_units=32)
+MODEL = ModelConfig(arch="mlp", conditional=False, z_dim=16, hidden_units=32)
 
 
 def _images(count: int = 64) -> np.ndarray:
