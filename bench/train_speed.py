@@ -124,7 +124,7 @@ def main() -> None:
     if args.repeat_to > len(images):
         images = np.resize(images, (args.repeat_to, *images.shape[1:]))
         labels = np.resize(labels, args.repeat_to)
-    model = ModelConfig(arch="mlp")
+    model = ModelConfig(arch="mlp", conditional=False)
     seed = seed_loop_steps_per_second(images, model, args.seed_steps)
     rows = [("mlp: seed loop (predict + 3x train_on_batch)", seed)]
     book = TrainConfig(batch_size=BATCH, ema=0.0)
