@@ -1,0 +1,57 @@
+"""The training benchmark runs end to end on tiny data and prints its table (speed
+itself is never asserted: it belongs to the benchmark's output, not to tests)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from mnist_gan.data import Split, save_split
+from tests.helpers import REPO_ROOT, synthetic_digits
+
+
+def test_train_speed_benchmark_prints_every_row(tmp_path: Path, raw: dict) -> None:
+    pixels, labels = synthetic_digits(256, seed=0)
+    save_split(tmp_path, "train", Split(pixels[..., None] / np.float32(127.5) - 1, labels))
+    raw["model"].update(g_width=4, d_width=4)
+    raw["train"].update(batch_size=8, steps_per_call=2)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    process = subprocess.run(
+        [
+            sys.executable,
+            "bench/train_speed.py",
+            "--data",
+            str(tmp_path),
+            "--params",
+            str(params),
+            "--seed-steps",
+            "2",
+            "--steps",
+            "4",
+            "--dcgan-steps",
+            "2",
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": f"src{os.pathsep}."},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    rows = [line for line in process.stdout.splitlines() if line.startswith("| ")]
+    names = [row.split("|")[1].strip() for row in rows[2:]]  # after the header and rule
+    assert names == [
+        "mlp: seed loop (predict + 3x train_on_batch)",
+        "mlp: project GANTrainer, jit=false",
+        "mlp: project GANTrainer, jit=true",
+        "dcgan, batch 8: GANTrainer, jit=false",
+        "dcgan, batch 8: GANTrainer, jit=true",
+    ]
+    assert "peak resident memory" in process.stdout
