@@ -98,6 +98,16 @@ def main(
         typer.echo(f"{checkpoints}: resuming from step {state.step}")
         trainer.restore(state.variables)
 
+    calibrated_at = None
+
+    def calibrate(step: int) -> None:
+        """The average's batch-norm statistics, once per step that samples from it (the
+        grid, the probe and the save share a step's weights)."""
+        nonlocal calibrated_at
+        if calibrated_at != step:
+            gan.calibrate_average(train_config.seed)
+            calibrated_at = step
+
     with (
         Live(str(live_dir), dvcyaml=False, save_dvc_exp=False) as live,
         tqdm(
@@ -126,13 +136,13 @@ def main(
             record({"step": step, "prefix": "", "values": values})
 
         def sample(step: int) -> None:
-            gan.calibrate_average(train_config.seed)
+            calibrate(step)
             pixels = generate_pixels(gan.sampler, grid_z, grid_labels)
             state.grids.append(image_grid(pixels, GRID_SIDE, GRID_SIDE))
             record({"step": step, "grid": len(state.grids) - 1})
 
         def evaluate(step: int) -> None:
-            gan.calibrate_average(train_config.seed)
+            calibrate(step)
             record({"step": step, "prefix": "eval/", "values": probe(gan)})
 
         def save_checkpoint(step: int) -> None:
@@ -151,7 +161,7 @@ def main(
         with user_errors():
             final = run_training(trainer, train_config, log, periodic, show, start=state.step)
 
-    gan.calibrate_average(train_config.seed)
+    calibrate(train_config.steps)
     save_gan(gan, out, {**description, "final": final or state.last_logged()})
     write_npy(out / PROGRESS_FILE, np.stack(state.grids))
 

@@ -4,7 +4,6 @@ small real TensorFlow runs and against values worked out by hand."""
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 import keras
@@ -85,13 +84,11 @@ def test_conditional_models_depend_on_the_label() -> None:
     assert logits[0, 0] != logits[1, 0]
 
 
-@pytest.mark.parametrize(
-    ("extra", "parameters"), [({"g_depth": 0, "d_depth": 0}, None), ({"g_depth": 1}, "more")]
-)
-def test_dcgan_depth_adds_layers(extra, parameters) -> None:
-    base = build_gan(ModelConfig(arch="dcgan", **SMALL)).generator.count_params()
-    deeper = build_gan(ModelConfig(arch="dcgan", **{**SMALL, **extra})).generator.count_params()
-    assert (deeper > base) if parameters else (deeper == base)
+def test_dcgan_depth_adds_layers() -> None:
+    base = build_gan(ModelConfig(arch="dcgan", **SMALL))
+    deeper = build_gan(ModelConfig(arch="dcgan", g_depth=1, d_depth=1, **SMALL))
+    assert deeper.generator.count_params() > base.generator.count_params()
+    assert deeper.discriminator.count_params() > base.discriminator.count_params()
 
 
 def test_gradient_penalty_alpha_is_one_uniform_weight_per_image() -> None:
@@ -230,7 +227,6 @@ def test_sample_stage_writes_a_per_digit_grid_and_balanced_labels(tmp_path: Path
     labels = np.load(out / "labels.npy", allow_pickle=False)
     assert labels.tolist() == balanced_labels(25).tolist()
     assert np.load(out / "samples.npy", allow_pickle=False).shape == (25, 28, 28)
-    assert json.loads((tmp_path / "gan" / "gan.json").read_text())["model"]["conditional"]
 
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
@@ -243,5 +239,5 @@ def test_the_default_dcgan_trains_in_mixed_precision(precision: str) -> None:
     trainer = GANTrainer(gan, images, labels, config, model.z_dim)
     assert np.all(np.isfinite(trainer.train(2)))
     z, digits = np.zeros((2, model.z_dim), np.float32), np.array([3, 4], np.int32)
-    assert gan.generate(z, digits, training=False, ema=True).dtype == "float32"
+    assert gan.ema_generator([z, digits], training=False).dtype == "float32"
     assert gan.discriminate(np.zeros((2, 28, 28, 1), np.float32), digits).dtype == "float32"

@@ -103,7 +103,7 @@ def _generator_input(config: ModelConfig, inputs: list):
     return layers.Concatenate()([inputs[0], embedded])
 
 
-def _logits(config: ModelConfig, features, inputs: list, name: str) -> keras.Model:
+def _logits(config: ModelConfig, features, inputs: list):
     """The discriminator's head on features [B, F]: a linear logit, plus the
     projection embed(y) . h when conditional. float32 [B, 1]."""
     logits = _maybe_spectral(config, layers.Dense(1, dtype="float32"))(features)
@@ -111,7 +111,12 @@ def _logits(config: ModelConfig, features, inputs: list, name: str) -> keras.Mod
         embedded = layers.Embedding(NUM_CLASSES, features.shape[-1], dtype="float32")(inputs[1])
         projection = layers.Dot(axes=1, dtype="float32")([embedded, features])
         logits = layers.Add(dtype="float32")([logits, projection])
-    return keras.Model(inputs if config.conditional else inputs[0], logits, name=name)
+    return logits
+
+
+def _model(inputs: list, outputs, name: str) -> keras.Model:
+    """A model over `_inputs`: one input, or [inputs, labels] when conditional."""
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=name)
 
 
 def _maybe_spectral(config: ModelConfig, layer: layers.Layer) -> layers.Layer:
@@ -126,7 +131,7 @@ def mlp_generator(config: ModelConfig) -> keras.Model:
     # float32 output under mixed precision: the images and the loss stay full precision.
     x = layers.Dense(IMAGE_PIXELS, activation="tanh", dtype="float32")(x)
     images = layers.Reshape(IMAGE_SHAPE, dtype="float32")(x)
-    return keras.Model(inputs if config.conditional else inputs[0], images, name="generator")
+    return _model(inputs, images, "generator")
 
 
 def mlp_discriminator(config: ModelConfig) -> keras.Model:
@@ -135,7 +140,7 @@ def mlp_discriminator(config: ModelConfig) -> keras.Model:
     x = layers.Flatten()(inputs[0])
     x = _maybe_spectral(config, layers.Dense(config.hidden_units))(x)
     x = layers.LeakyReLU(negative_slope=0.01)(x)
-    return _logits(config, x, inputs, "discriminator")
+    return _model(inputs, _logits(config, x, inputs), "discriminator")
 
 
 def dcgan_generator(config: ModelConfig) -> keras.Model:
@@ -160,7 +165,7 @@ def dcgan_generator(config: ModelConfig) -> keras.Model:
     images = layers.Conv2DTranspose(
         1, 4, strides=2, padding="same", activation="tanh", dtype="float32"
     )(x)
-    return keras.Model(inputs if config.conditional else inputs[0], images, name="generator")
+    return _model(inputs, images, "generator")
 
 
 def _generator_block(config: ModelConfig, x):
@@ -183,7 +188,7 @@ def dcgan_discriminator(config: ModelConfig) -> keras.Model:
         for _ in range(config.d_depth):
             x = _maybe_spectral(config, layers.Conv2D(width, 3, padding="same"))(x)
             x = _discriminator_block(config, x, normalize=True)
-    return _logits(config, layers.Flatten()(x), inputs, "discriminator")
+    return _model(inputs, _logits(config, layers.Flatten()(x), inputs), "discriminator")
 
 
 def _discriminator_block(config: ModelConfig, x, normalize: bool):

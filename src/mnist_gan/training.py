@@ -103,11 +103,10 @@ class GAN:
     ema_generator: keras.Model | None = None
     conditional: bool = False
 
-    def generate(self, z: tf.Tensor, labels: tf.Tensor, training: bool, ema: bool = False):
+    def generate(self, z: tf.Tensor, labels: tf.Tensor, training: bool):
         """Images float32 [B, 28, 28, 1] from z [B, z_dim] (and labels [B])."""
-        generator = self.ema_generator if ema else self.generator
         inputs = [tf.convert_to_tensor(z), tf.convert_to_tensor(labels)]
-        return generator(inputs if self.conditional else inputs[0], training=training)
+        return self.generator(inputs if self.conditional else inputs[0], training=training)
 
     def discriminate(self, images: tf.Tensor, labels: tf.Tensor, training: bool = True):
         """Logits float32 [B, 1] of images [B, 28, 28, 1] (and labels [B])."""
