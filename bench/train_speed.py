@@ -1,5 +1,8 @@
 """Steps per second of the seed's training loop vs the project's, on the `mlp` preset,
-and of the default DCGAN with and without XLA (the measurement behind XLA_ON_CPU).
+and of the default DCGAN with and without XLA (the measurement behind each
+architecture's `xla_on_cpu` in models.ARCHITECTURES); and, for both, the same GAN as
+a `keras.Model` with its own `train_step`, run by `fit(steps_per_execution=N)` (the
+idiom of keras-io's GAN examples), against the project's trainer.
 
 The seed ("GANs in Action" ch. 3, Keras 3 spelling) runs every iteration from Python:
 `generator.predict`, then `train_on_batch` on the discriminator twice (real, fake)
@@ -25,7 +28,10 @@ import tensorflow as tf
 
 from mnist_gan.config import ModelConfig, TrainConfig, load_params
 from mnist_gan.data import load_split
-from mnist_gan.training import GANTrainer, build_gan, seed_everything
+from mnist_gan.gan import GAN, build_gan, ema_update
+from mnist_gan.losses import LOSSES
+from mnist_gan.runtime import seed_everything
+from mnist_gan.trainer import GANTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 128
@@ -34,7 +40,7 @@ BATCH = 128
 def seed_loop_steps_per_second(images: np.ndarray, model: ModelConfig, steps: int) -> float:
     """The seed's loop, faithfully: predict + three train_on_batch per iteration."""
     gan = build_gan(model)
-    generator, discriminator = gan.generator, gan.discriminator
+    generator, discriminator = gan.generator.model, gan.discriminator.model
     probability = keras.layers.Activation("sigmoid")(discriminator.output)
     discriminator_sigmoid = keras.Model(discriminator.input, probability)
     discriminator_sigmoid.compile(
@@ -93,13 +99,80 @@ def project_steps_per_second(
     jit: bool,
 ) -> float:
     gan = build_gan(model, ema=config.ema > 0)
-    trainer = GANTrainer(gan, images, labels, config, model.z_dim, jit=jit)
+    trainer = GANTrainer(gan, images, labels, config, jit=jit)
     call = min(config.steps_per_call, steps)
     trainer.train(call)  # trace and compile
     calls = max(steps // call, 1)
     start = time.perf_counter()
     for _ in range(calls):
         trainer.train(call)
+    return calls * call / (time.perf_counter() - start)
+
+
+class FitGAN(keras.Model):
+    """The same GAN step in the Keras idiom (keras-io's dcgan_overriding_train_step):
+    a `train_step` with two tapes over each network's own variables, the EMA update,
+    batches from a `tf.data` pipeline, latents from a seeded generator."""
+
+    def __init__(self, gan: GAN, config: TrainConfig):
+        super().__init__()
+        self.gan, self.config = gan, config
+        self.loss_pair = LOSSES[config.loss]
+        self.noise = tf.random.Generator.from_seed(config.seed)
+        self.d_optimizer = keras.optimizers.Adam(**config.d_adam.model_dump())
+        self.g_optimizer = keras.optimizers.Adam(**config.g_adam.model_dump())
+
+    def train_step(self, data):
+        real, labels = data
+        gan, loss = self.gan, self.loss_pair
+        z = self.noise.normal([tf.shape(real)[0], gan.config.z_dim])
+        with tf.GradientTape() as tape:
+            fake = gan.generator(z, labels, training=True)
+            real_logits = gan.discriminator(real, labels, training=True)
+            fake_logits = gan.discriminator(fake, labels, training=True)
+            d_loss = loss.discriminator(real_logits, fake_logits)
+        variables = gan.discriminator.model.trainable_variables
+        self.d_optimizer.apply(tape.gradient(d_loss, variables), variables)
+        z = self.noise.normal([tf.shape(real)[0], gan.config.z_dim])
+        with tf.GradientTape() as tape:
+            g_loss = loss.generator(
+                gan.discriminator(gan.generator(z, labels, training=True), labels, training=True)
+            )
+        variables = gan.generator.model.trainable_variables
+        self.g_optimizer.apply(tape.gradient(g_loss, variables), variables)
+        if gan.ema_generator is not None:
+            ema_update(
+                gan.ema_generator.model.trainable_variables,
+                gan.generator.model.trainable_variables,
+                self.config.ema,
+            )
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+def fit_steps_per_second(
+    images: np.ndarray,
+    labels: np.ndarray,
+    model: ModelConfig,
+    config: TrainConfig,
+    steps: int,
+    jit: bool,
+) -> float:
+    """`FitGAN` trained by `fit(steps_per_execution=config.steps_per_call)`."""
+    gan = build_gan(model, ema=config.ema > 0)
+    fit_gan = FitGAN(gan, config)
+    call = min(config.steps_per_call, steps)
+    fit_gan.compile(steps_per_execution=call, jit_compile=jit)
+    data = (
+        tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
+        .shuffle(len(images), seed=config.seed)
+        .repeat()
+        .batch(config.batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    fit_gan.fit(data, steps_per_epoch=call, epochs=1, verbose=0)  # trace and compile
+    calls = max(steps // call, 1)
+    start = time.perf_counter()
+    fit_gan.fit(data, steps_per_epoch=calls * call, epochs=1, verbose=0)
     return calls * call / (time.perf_counter() - start)
 
 
@@ -131,6 +204,8 @@ def main() -> None:
     for jit in (False, True):
         rate = project_steps_per_second(images, labels, model, book, args.steps, jit)
         rows.append((f"mlp: project GANTrainer, jit={'true' if jit else 'false'}", rate))
+    rate = fit_steps_per_second(images, labels, model, book, args.steps, jit=True)
+    rows.append(("mlp: keras fit(steps_per_execution), jit=true", rate))
     params = load_params(args.params)
     default = f"{params.model.arch}, batch {params.train.batch_size}"
     for jit in (False, True):
@@ -138,6 +213,10 @@ def main() -> None:
             images, labels, params.model, params.train, args.dcgan_steps, jit
         )
         rows.append((f"{default}: GANTrainer, jit={'true' if jit else 'false'}", rate))
+    rate = fit_steps_per_second(
+        images, labels, params.model, params.train, args.dcgan_steps, jit=False
+    )
+    rows.append((f"{default}: keras fit(steps_per_execution), jit=false", rate))
 
     print(
         f"mlp preset at batch {BATCH}, and params.yaml's model; {len(images):,} training images, "

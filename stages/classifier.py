@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Annotated
 
+import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
 from mnist_gan.classifier import accuracy, build_classifier, save_classifier, train_classifier
@@ -10,7 +11,7 @@ from mnist_gan.cli import ParamsPath, new_app, user_errors
 from mnist_gan.config import load_params
 from mnist_gan.data import load_split
 from mnist_gan.files import write_json
-from mnist_gan.training import seed_everything
+from mnist_gan.runtime import seed_everything
 
 app = new_app(__doc__)
 

@@ -4,6 +4,7 @@ beside the same scores for unseen real images (the ceiling)."""
 from pathlib import Path
 from typing import Annotated
 
+import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
 from mnist_gan.classifier import feature_model, load_classifier

@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Annotated
 
+import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
 from mnist_gan.cli import ParamsPath, new_app, user_errors

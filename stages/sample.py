@@ -3,14 +3,16 @@
 from pathlib import Path
 from typing import Annotated
 
+import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import numpy as np
 import typer
 
 from mnist_gan.cli import ParamsPath, new_app, user_errors
 from mnist_gan.config import load_params
+from mnist_gan.data import NUM_CLASSES
 from mnist_gan.files import read_npy, write_npy
+from mnist_gan.gan import PROGRESS_FILE, load_generator
 from mnist_gan.grid import image_grid, save_gif, save_png, upscale
-from mnist_gan.models import NUM_CLASSES
 from mnist_gan.sampling import (
     balanced_labels,
     class_grid_labels,
@@ -18,7 +20,6 @@ from mnist_gan.sampling import (
     generate_pixels,
     interpolation_latents,
 )
-from mnist_gan.training import PROGRESS_FILE, load_generator
 
 app = new_app(__doc__)
 SCALE = 4  # enlarge 28-pixel digits so the pictures are readable
@@ -39,15 +40,13 @@ def main(
     class_grid.png holds one row per digit (sample.class_grid_cols columns)."""
     with user_errors():
         config = load_params(params).sample
-    generator, model_config = load_generator(models)
-    z_dim, conditional = model_config.z_dim, model_config.conditional
+    generator = load_generator(models)
+    z_dim, conditional = generator.config.z_dim, generator.config.conditional
 
     def draw(seed: int, count: int, labels: np.ndarray | None = None) -> np.ndarray:
         """uint8 [count, 28, 28] from seeded latents; balanced labels unless given."""
-        z = fixed_latents(seed, count, z_dim)
-        if conditional and labels is None:
-            labels = balanced_labels(count)
-        return generate_pixels(generator, z, labels if conditional else None)
+        labels = balanced_labels(count) if labels is None else labels
+        return generate_pixels(generator, fixed_latents(seed, count, z_dim), labels)
 
     cells = config.grid_rows * config.grid_cols
     grid = image_grid(draw(config.seed, cells), config.grid_rows, config.grid_cols)
@@ -64,7 +63,7 @@ def main(
     )
     # A conditional walk keeps one digit per row, so it shows only the style changing.
     walk_labels = np.repeat(balanced_labels(config.interpolation_rows), config.interpolation_steps)
-    walk_pixels = generate_pixels(generator, walks, walk_labels if conditional else None)
+    walk_pixels = generate_pixels(generator, walks, walk_labels)
     walk_grid = image_grid(walk_pixels, config.interpolation_rows, config.interpolation_steps)
     save_png(out / "interpolation.png", upscale(walk_grid, SCALE))
 

@@ -12,7 +12,9 @@ import numpy as np
 import tensorflow as tf
 
 from mnist_gan.config import ModelConfig, TrainConfig
-from mnist_gan.training import GANTrainer, build_gan, make_strategy, seed_everything
+from mnist_gan.gan import build_gan
+from mnist_gan.runtime import make_strategy, seed_everything
+from mnist_gan.trainer import GANTrainer
 from tests.helpers import synthetic_digits
 
 STEPS = 20
@@ -31,10 +33,10 @@ def main(strategy_name: str, out: str, cpu_devices: int) -> None:
     with strategy.scope():
         gan = build_gan(model, ema=True)
     images = pixels[..., None] / 127.5 - 1
-    trainer = GANTrainer(gan, images, labels, config, model.z_dim, strategy=strategy)
-    means = trainer.train(STEPS)
-    weights = {f"w{i}": w for i, w in enumerate(gan.generator.get_weights())}
-    weights |= {f"ema{i}": w for i, w in enumerate(gan.ema_generator.get_weights())}
+    trainer = GANTrainer(gan, images, labels, config, strategy=strategy)
+    means = np.array(trainer.train(STEPS))
+    weights = {f"w{i}": w for i, w in enumerate(gan.generator.model.get_weights())}
+    weights |= {f"ema{i}": w for i, w in enumerate(gan.ema_generator.model.get_weights())}
     np.savez(out, means=means, replicas=trainer.replicas, **weights)
 
 

@@ -1,5 +1,6 @@
-"""Checkpoints: exact round trips, reproducible bytes, and resumed training that
-matches uninterrupted training bit for bit."""
+"""Checkpoints: exact round trips, reproducible bytes, a run identity that covers
+params, data, code and libraries, damage reported in one line, and a restored trainer
+that continues bit for bit."""
 
 from __future__ import annotations
 
@@ -9,24 +10,31 @@ import numpy as np
 import pytest
 
 from mnist_gan import checkpoint
-from mnist_gan.config import ParamsError, TrainConfig, parse_params
-from mnist_gan.training import run_training
+from mnist_gan.checkpoint import Logged, Sampled
+from mnist_gan.config import ParamsError, parse_params
+from mnist_gan.errors import CheckpointError
 from tests.test_training import _trainer
+
+IDENTITY = {"params": "p", "data": "d", "code": "c", "libraries": "tensorflow 1"}
+
+
+def _state() -> checkpoint.Checkpoint:
+    return checkpoint.Checkpoint(
+        IDENTITY,
+        40,
+        [np.arange(6, dtype=np.float32).reshape(2, 3), np.array(7, np.int64)],
+        [np.full((3, 3), 9, np.uint8)],
+        [Logged(20, {"d_loss": 0.125}), Sampled(20, 0), Logged(20, {"fid": 3.0}, "eval/")],
+    )
 
 
 def test_checkpoint_round_trips_exactly_and_its_bytes_depend_only_on_content(
     tmp_path: Path,
 ) -> None:
-    state = checkpoint.Checkpoint(
-        "abc",
-        40,
-        [np.arange(6, dtype=np.float32).reshape(2, 3), np.array(7, np.int64)],
-        [np.full((3, 3), 9, np.uint8)],
-        [{"step": 20, "prefix": "", "values": {"d_loss": 0.125}}, {"step": 20, "grid": 0}],
-    )
+    state = _state()
     checkpoint.save(tmp_path / "a", state)
     loaded = checkpoint.load(tmp_path / "a")
-    assert (loaded.fingerprint, loaded.step, loaded.history) == ("abc", 40, state.history)
+    assert (loaded.identity, loaded.step, loaded.history) == (IDENTITY, 40, state.history)
     for got, expected in zip(
         loaded.variables + loaded.grids, state.variables + state.grids, strict=True
     ):
@@ -40,34 +48,81 @@ def test_checkpoint_round_trips_exactly_and_its_bytes_depend_only_on_content(
     assert checkpoint.load(tmp_path / "missing") is None
 
 
-def test_fingerprint_changes_with_config_and_data() -> None:
-    images = np.zeros((4, 28, 28, 1), np.float32)
-    base = checkpoint.fingerprint({"train": {"steps": 10}}, images)
-    assert base == checkpoint.fingerprint({"train": {"steps": 10}}, images.copy())
-    assert base != checkpoint.fingerprint({"train": {"steps": 11}}, images)
-    assert base != checkpoint.fingerprint({"train": {"steps": 10}}, images + 1)
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # truncated
+        lambda data: b"not a zip at all",  # overwritten
+        lambda data: b"",  # emptied
+        lambda data: data.replace(b'"step"', b'"stop"'),  # a header without its step
+    ],
+)
+def test_a_damaged_checkpoint_is_one_line_naming_the_file(tmp_path: Path, damage) -> None:
+    checkpoint.save(tmp_path, _state())
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(CheckpointError) as caught:
+        checkpoint.load(tmp_path)
+    message = str(caught.value)
+    assert str(path) in message and "unreadable or damaged" in message
+    assert "\n" not in message and len(message) < 400
 
 
-def test_training_resumed_from_a_checkpoint_matches_an_uninterrupted_run(tmp_path: Path) -> None:
-    config = TrainConfig(batch_size=8, steps=20, log_every=5, sample_every=5, steps_per_call=5)
+def test_run_identity_changes_with_params_data_labels_and_code() -> None:
+    images, labels = np.zeros((4, 28, 28, 1), np.float32), np.arange(4, dtype=np.uint8)
+    base = checkpoint.run_identity({"train": {"steps": 10}}, images, labels, "code-a")
+    assert base == checkpoint.run_identity(
+        {"train": {"steps": 10}}, images.copy(), labels, "code-a"
+    )
+    assert "tensorflow" in base["libraries"] and "keras" in base["libraries"]
+    variants = {
+        "other params": checkpoint.run_identity({"train": {"steps": 11}}, images, labels, "code-a"),
+        "other training data": checkpoint.run_identity(
+            {"train": {"steps": 10}}, images, labels[::-1].copy(), "code-a"
+        ),
+        "other project code": checkpoint.run_identity(
+            {"train": {"steps": 10}}, images, labels, "code-b"
+        ),
+    }
+    assert checkpoint.mismatch(base, base) is None
+    for reason, identity in variants.items():
+        assert checkpoint.mismatch(identity, base) == reason
+    older = {**base, "libraries": "tensorflow 2.0.0, keras 3.0.0, numpy 1.0.0"}
+    assert checkpoint.mismatch(older, base) == (
+        "other library versions (tensorflow 2.0.0, keras 3.0.0, numpy 1.0.0)"
+    )
+    assert checkpoint.mismatch({}, base).count("other") == 4  # an identity of another format
+
+
+def test_a_restored_trainer_continues_like_an_uninterrupted_one(tmp_path: Path) -> None:
     uninterrupted = _trainer(seed=1)
-    run_training(uninterrupted, config, lambda s, m: None)
+    for _ in range(4):
+        uninterrupted.train(5)
 
     first_half = _trainer(seed=1)
-    run_training(first_half, TrainConfig(**{**config.model_dump(), "steps": 10}), lambda s, m: None)
-    checkpoint.save(tmp_path, checkpoint.Checkpoint("id", 10, first_half.state()))
+    first_half.train(5)
+    first_half.train(5)
+    checkpoint.save(tmp_path, checkpoint.Checkpoint(IDENTITY, 10, first_half.state()))
 
     resumed = _trainer(seed=99)  # different initial weights and RNG: all must be restored
     resumed.restore(checkpoint.load(tmp_path).variables)
-    run_training(resumed, config, lambda s, m: None, start=10)
+    resumed.train(5)
+    resumed.train(5)
     for a, b in zip(uninterrupted.state(), resumed.state(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
-def test_restoring_a_checkpoint_of_another_model_is_refused() -> None:
+def test_restoring_arrays_that_do_not_fit_is_refused_before_anything_changes() -> None:
     trainer = _trainer()
+    before = trainer.state()
     with pytest.raises(ValueError, match="checkpoint holds 1 arrays"):
         trainer.restore([np.zeros(3)])
+    wrong_shape = [*before[:-1], np.zeros(7, np.int64)]  # the RNG state, last, is [3]
+    wrong_shape[0] = before[0] + 1  # would change if assigned before the check
+    with pytest.raises(ValueError, match="checkpoint array"):
+        trainer.restore(wrong_shape)
+    for a, b in zip(before, trainer.state(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_checkpoint_period_must_be_a_multiple_of_the_log_period(raw: dict) -> None:

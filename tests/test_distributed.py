@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from mnist_gan.config import ParamsError
-from mnist_gan.training import make_strategy
+from mnist_gan.runtime import make_strategy
 from tests.helpers import REPO_ROOT
 
 pytestmark = pytest.mark.slow

@@ -200,14 +200,24 @@ def test_forced_rerun_of_train_and_sample_gives_bit_identical_outputs(repo: Repo
 def test_an_experiment_and_a_queued_sweep_compare_side_by_side(repo: Repo) -> None:
     repo.dvc("exp", "run", "-S", "train.batch_size=64", "-n", "batch64")
     repo.dvc("exp", "run", "--queue", "-S", "train.batch_size=16,48")
-    repo.dvc("queue", "start", "-j", "2")
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        status = repo.dvc("queue", "status").stdout
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(3)
-    assert "Failed" not in status, repo.dvc("queue", "logs", "--help").stdout + status
+    # Each queued experiment runs in its own copy of the committed code: break the
+    # workspace's copy of a module every stage imports before the queue runs.
+    errors = repo.root / "src/mnist_gan/errors.py"
+    committed = errors.read_text()
+    errors.write_text(committed + "\nraise RuntimeError('the workspace code ran')\n")
+    try:
+        broken = repo.run(sys.executable, "stages/sample.py", "--help", check=False)
+        assert "the workspace code ran" in broken.stderr  # the break is real
+        repo.dvc("queue", "start", "-j", "2")
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            status = repo.dvc("queue", "status").stdout
+            if "Queued" not in status and "Running" not in status:
+                break
+            time.sleep(3)
+    finally:
+        errors.write_text(committed)
+    assert "Failed" not in status, status
 
     revs = experiment_revs(repo)
     sizes = {
@@ -269,7 +279,7 @@ def test_a_training_run_killed_with_sigkill_resumes_to_the_same_bytes(repo: Repo
     ]
     try:
         reference_run = repo.dvc("repro", "train")
-        assert "checkpoint is from other params or data; starting fresh" in reference_run.stdout
+        assert "checkpoint is from other params; starting fresh" in reference_run.stdout
         reference = {name: (repo.root / name).read_bytes() for name in outputs}
 
         saved = repo.root / "checkpoints/train/checkpoint.npz"
@@ -296,3 +306,52 @@ def test_a_training_run_killed_with_sigkill_resumes_to_the_same_bytes(repo: Repo
             assert (repo.root / name).read_bytes() == reference[name], name
     finally:
         repo.run("git", "checkout", "params.yaml")
+
+
+def _replace_in(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def test_a_code_edit_reruns_the_stages_that_run_it_and_outputs_follow_the_new_code(
+    repo: Repo,
+) -> None:
+    """Edit `to_pixels` (which quantizes every sample) and then the generator loss in the
+    copy: `dvc status` names the stages that run the edited file, and `dvc repro` gives
+    outputs of the new code; the loss edit retrains from scratch, not from the
+    finished run's checkpoint."""
+    root = repo.root
+    repo.run("git", "checkout", "--", "params.yaml", "dvc.lock")  # earlier tests' edits
+    repo.dvc("checkout", "--force")
+    assert json.loads(repo.dvc("status", "--json").stdout) == {}
+    old_samples = np.load(root / "samples/samples.npy", allow_pickle=False)
+    old_generator = (root / "models/gan/generator.weights.h5").read_bytes()
+    try:
+        _replace_in(
+            root / "src/mnist_gan/data.py",
+            "return scaled.astype(np.uint8)",
+            "return 255 - scaled.astype(np.uint8)",
+        )
+        stale = set(json.loads(repo.dvc("status", "--json").stdout))
+        assert {"train", "sample", "evaluate", "normalize", "classifier"} <= stale
+        assert "download" not in stale  # it runs no code from data.py
+        rerun = repo.dvc("repro")
+        assert "checkpoint is from other project code; starting fresh" in rerun.stdout
+        new_samples = np.load(root / "samples/samples.npy", allow_pickle=False)
+        np.testing.assert_array_equal(new_samples, 255 - old_samples)
+
+        _replace_in(
+            root / "src/mnist_gan/losses.py",
+            "return tf.reduce_mean(tf.nn.softplus(-fake_logits))",
+            "return 2.0 * tf.reduce_mean(tf.nn.softplus(-fake_logits))",
+        )
+        assert set(json.loads(repo.dvc("status", "--json").stdout)) == {"train"}
+        rerun = repo.dvc("repro")
+        assert "checkpoint is from other project code; starting fresh" in rerun.stdout
+        assert "resuming" not in rerun.stdout
+        assert (root / "models/gan/generator.weights.h5").read_bytes() != old_generator
+        assert json.loads(repo.dvc("status", "--json").stdout) == {}
+    finally:
+        repo.run("git", "checkout", "--", "src", "dvc.lock")
+        repo.dvc("checkout", "--force")

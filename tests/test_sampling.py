@@ -10,9 +10,16 @@ from PIL import Image
 
 from mnist_gan.classifier import build_classifier, feature_model
 from mnist_gan.config import ModelConfig
+from mnist_gan.gan import build_gan
 from mnist_gan.grid import save_gif, upscale
-from mnist_gan.sampling import fixed_latents, generate_pixels, interpolation_latents
-from mnist_gan.training import QualityProbe, build_gan
+from mnist_gan.metrics import feature_fid
+from mnist_gan.run import QualityProbe
+from mnist_gan.sampling import (
+    balanced_labels,
+    fixed_latents,
+    generate_pixels,
+    interpolation_latents,
+)
 from tests.helpers import synthetic_digits
 
 
@@ -61,13 +68,21 @@ def test_quality_probe_scores_a_generator_against_reference_images() -> None:
     generator = gan.generator
     pixels, _ = synthetic_digits(64, seed=0)
     reference = pixels.astype(np.float32)[..., None] / 127.5 - 1
-    probe = QualityProbe(feature_model(build_classifier()), reference, fixed_latents(0, 32, 8))
+    extractor = feature_model(build_classifier())
+    probe = QualityProbe(extractor, reference, fixed_latents(0, 32, 8))
     scores = probe(gan)
     assert set(scores) == {"fid", "inception_score"}
     assert scores["fid"] > 0
     assert 1.0 <= scores["inception_score"] <= 10.0
     assert probe(gan) == scores  # fixed latents: the same model scores the same
-    assert generate_pixels(generator, fixed_latents(0, 3, 8)).shape == (3, 28, 28)
+    pixels = generate_pixels(generator, fixed_latents(0, 32, 8), balanced_labels(32))
+    images = pixels[..., None] / np.float32(127.5) - 1
+    samples = extractor.predict(images, batch_size=1000, verbose=0)[0]
+    features = extractor.predict(reference, batch_size=1000, verbose=0)[0]
+    # The evaluate stage's own FID, on the same quantized samples.
+    expected = feature_fid(samples.astype(np.float64), features.astype(np.float64))
+    assert scores["fid"] == pytest.approx(expected, rel=1e-6)
+    assert generate_pixels(generator, fixed_latents(0, 3, 8), np.zeros(3)).shape == (3, 28, 28)
 
 
 @pytest.mark.parametrize("count", [0, 1, 1001])
@@ -75,5 +90,5 @@ def test_generate_pixels_handles_any_count(count: int) -> None:
     generator = build_gan(
         ModelConfig(arch="mlp", conditional=False, z_dim=4, hidden_units=8)
     ).generator
-    pixels = generate_pixels(generator, fixed_latents(0, count, 4))
+    pixels = generate_pixels(generator, fixed_latents(0, count, 4), np.zeros(count, np.int32))
     assert pixels.shape == (count, 28, 28) and pixels.dtype == np.uint8

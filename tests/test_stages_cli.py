@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,10 @@ STAGES = ("download", "normalize", "classifier", "train", "sample", "evaluate")
 
 
 def _app(stage: str):
+    """The stage's typer app, imported as `python stages/<stage>.py` would run it
+    (with stages/ first on the import path, where _bootstrap.py sits)."""
+    if str(REPO_ROOT / "stages") not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / "stages"))
     spec = importlib.util.spec_from_file_location(
         f"stage_{stage}", REPO_ROOT / "stages" / f"{stage}.py"
     )
@@ -61,5 +66,7 @@ def test_train_stage_fails_before_training_and_writes_nothing(tmp_path: Path) ->
     out = tmp_path / "models"
     process = run_stage("train", "--params", str(params), "--out", str(out))
     assert process.returncode == 2
-    assert "model.arch = 'transformer': Input should be 'mlp' or 'dcgan'" in process.stderr
+    assert "model.arch = 'transformer': unknown architecture; choose one of dcgan, mlp" in (
+        process.stderr
+    )
     assert not out.exists()

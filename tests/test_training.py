@@ -11,17 +11,11 @@ import tensorflow as tf
 
 from mnist_gan.classifier import build_classifier, feature_model
 from mnist_gan.config import ModelConfig, TrainConfig
+from mnist_gan.gan import build_gan, load_generator, save_gan
+from mnist_gan.models import ARCHITECTURES
+from mnist_gan.runtime import seed_everything, use_xla
 from mnist_gan.sampling import fixed_latents, generate_pixels
-from mnist_gan.training import (
-    GANTrainer,
-    build_gan,
-    chunks,
-    load_generator,
-    run_training,
-    save_gan,
-    seed_everything,
-    use_xla,
-)
+from mnist_gan.trainer import GANTrainer, StepMetrics, chunks
 from tests.helpers import synthetic_digits
 
 MODEL = ModelConfig(arch="mlp", conditional=False, z_dim=16, hidden_units=32)
@@ -43,15 +37,16 @@ def _trainer(
     config = TrainConfig(batch_size=8, seed=seed, **train)
     images = _images() if images is None else images
     gan = build_gan(model, ema=config.ema > 0)
-    return GANTrainer(gan, images, _labels(len(images)), config, model.z_dim)
+    return GANTrainer(gan, images, _labels(len(images)), config)
 
 
 def test_models_have_the_documented_shapes() -> None:
     gan = build_gan(MODEL)
-    images = gan.generator(np.zeros((3, 16), np.float32))
+    labels = np.zeros(3, np.int32)  # an unconditional network ignores them
+    images = gan.generator(np.zeros((3, 16), np.float32), labels)
     assert tuple(images.shape) == (3, 28, 28, 1)
     assert np.all(np.abs(np.asarray(images)) <= 1)  # tanh range
-    assert tuple(gan.discriminator(images).shape) == (3, 1)
+    assert tuple(gan.discriminator(images, labels).shape) == (3, 1)
     classifier = build_classifier()
     assert tuple(classifier(np.zeros((2, 28, 28, 1), np.float32)).shape) == (2, 10)
     features, probabilities = feature_model(classifier)(np.zeros((2, 28, 28, 1), np.float32))
@@ -61,15 +56,14 @@ def test_models_have_the_documented_shapes() -> None:
 
 def test_one_training_step_changes_both_models_and_gives_finite_losses() -> None:
     trainer = _trainer()
-    before = [
-        w.copy()
-        for w in trainer.gan.generator.get_weights() + trainer.gan.discriminator.get_weights()
-    ]
+    gan = trainer.gan
+    before = [w.copy() for w in gan.generator.model.get_weights()]
+    before += [w.copy() for w in gan.discriminator.model.get_weights()]
     means = trainer.train(1)
-    after = trainer.gan.generator.get_weights() + trainer.gan.discriminator.get_weights()
-    assert means.shape == (3,)
+    after = gan.generator.model.get_weights() + gan.discriminator.model.get_weights()
+    assert isinstance(means, StepMetrics)
     assert np.all(np.isfinite(means))
-    assert 0 <= means[2] <= 1  # discriminator accuracy
+    assert 0 <= means.d_accuracy <= 1
     assert all(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
 
 
@@ -78,7 +72,7 @@ def test_same_seed_gives_bit_identical_weights_and_another_seed_does_not(jit: bo
     def weights(seed: int) -> list[np.ndarray]:
         trainer = _trainer(seed, jit=jit)
         trainer.train(5)
-        return trainer.gan.generator.get_weights()
+        return trainer.gan.generator.model.get_weights()
 
     first, second, other = weights(3), weights(3), weights(4)
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
@@ -92,48 +86,30 @@ def test_chunks_end_on_every_log_and_sample_step() -> None:
     assert {6, 10, 12, 18, 20, 24, 25} <= set(ends)
 
 
-def test_run_training_logs_window_means_and_samples_on_schedule() -> None:
-    config = TrainConfig(batch_size=8, steps=12, log_every=5, sample_every=4, steps_per_call=3)
-    trainer = _trainer()
-    logs, samples = [], []
-    last = run_training(trainer, config, lambda s, m: logs.append((s, m)), ((4, samples.append),))
-    assert [step for step, _ in logs] == [5, 10, 12]
-    assert samples == [4, 8, 12]
-    assert last == logs[-1][1]
-    assert set(last) == {"d_loss", "g_loss", "d_accuracy"}
-
-
-def test_a_nan_loss_stops_training_with_the_step_named() -> None:
-    images = _images()
-    images[:] = np.nan  # every real batch is NaN, so the discriminator loss is too
-    trainer = _trainer(images=images)
-    config = TrainConfig(batch_size=8, steps=10, log_every=5, sample_every=5, steps_per_call=5)
-    with pytest.raises(FloatingPointError, match="diverged between steps 0 and 5"):
-        run_training(trainer, config, lambda s, m: None)
-
-
 def test_saved_generator_reloads_to_the_same_outputs(tmp_path: Path) -> None:
     trainer = _trainer()
     trainer.train(2)
     save_gan(trainer.gan, tmp_path, {"model": MODEL.model_dump()})
-    generator, config = load_generator(tmp_path)
-    z = fixed_latents(0, 4, config.z_dim)
-    assert config == MODEL
+    generator = load_generator(tmp_path)
+    z, labels = fixed_latents(0, 4, generator.config.z_dim), np.zeros(4, np.int32)
+    assert generator.config == MODEL
     np.testing.assert_array_equal(  # the average is what gets sampled
-        generate_pixels(generator, z), generate_pixels(trainer.gan.ema_generator, z)
+        generate_pixels(generator, z, labels),
+        generate_pixels(trainer.gan.ema_generator, z, labels),
     )
     first = (tmp_path / "generator.weights.h5").read_bytes()
     save_gan(trainer.gan, tmp_path, {"model": MODEL.model_dump()})
     assert (tmp_path / "generator.weights.h5").read_bytes() == first  # no timestamps inside
 
 
-def test_xla_setting_resolves_per_device_and_architecture() -> None:
-    assert use_xla(True, "mlp") is True
-    assert use_xla(False, "mlp") is False
+def test_xla_setting_resolves_per_device_and_architecture_entry() -> None:
+    assert use_xla(True, xla_on_cpu=False) is True
+    assert use_xla(False, xla_on_cpu=True) is False
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    assert use_xla("auto", "mlp") is True  # measured faster on CPU, and on by default on GPU
-    assert use_xla("auto", "dcgan") is has_gpu  # measured 8x slower on CPU
-    assert use_xla("auto", "unmeasured-arch") is has_gpu
+    assert use_xla("auto", xla_on_cpu=True) is True  # on with a GPU too
+    assert use_xla("auto", xla_on_cpu=False) is has_gpu
+    assert ARCHITECTURES["mlp"].xla_on_cpu  # measured faster on CPU
+    assert not ARCHITECTURES["dcgan"].xla_on_cpu  # measured 8x slower on CPU
 
 
 @pytest.mark.parametrize("precision", ["float32", "mixed_float16", "mixed_bfloat16"])
@@ -141,15 +117,16 @@ def test_each_precision_trains_with_finite_losses_and_the_documented_dtypes(prec
     seed_everything(0)
     config = TrainConfig(batch_size=8, precision=precision, ema=0.0)
     gan = build_gan(MODEL, precision)
-    trainer = GANTrainer(gan, _images(), _labels(), config, MODEL.z_dim)
+    trainer = GANTrainer(gan, _images(), _labels(), config)
     means = trainer.train(3)
     assert np.all(np.isfinite(means))
     compute = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
-    hidden = gan.generator.layers[1]
+    hidden = gan.generator.model.layers[1]
     assert hidden.compute_dtype == compute[precision]
     assert hidden.variable_dtype == "float32"  # weights stay full precision
-    assert gan.generator(np.zeros((2, 16), np.float32)).dtype == "float32"
-    assert gan.discriminator(np.zeros((2, 28, 28, 1), np.float32)).dtype == "float32"
+    labels = np.zeros(2, np.int32)
+    assert gan.generator(np.zeros((2, 16), np.float32), labels).dtype == "float32"
+    assert gan.discriminator(np.zeros((2, 28, 28, 1), np.float32), labels).dtype == "float32"
     is_scaled = isinstance(trainer.g_optimizer, keras.optimizers.LossScaleOptimizer)
     assert is_scaled == (precision == "mixed_float16")
     assert keras.config.dtype_policy().name == "float32"  # the global policy is untouched

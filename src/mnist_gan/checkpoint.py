@@ -2,10 +2,11 @@
 depend only on its contents (numpy's own savez stamps the write time into the zip).
 
 It holds the trainer's variables (weights, optimizer slots, RNG state), the sample
-grids so far, and a JSON header with the step, what was logged so far (so the curves
-can be replayed into a fresh DVCLive folder) and a fingerprint of everything the run
-depends on. A checkpoint whose fingerprint differs from the current run's is not
-resumed from.
+grids so far, and a JSON header with the step, every event logged so far (so the
+curves can be replayed into a fresh DVCLive folder) and the run's identity: hashes of
+the params, the training data and the project code the run executes, and the versions
+of the libraries that compute it. A run resumes a checkpoint only when every part of
+its identity matches; otherwise `mismatch` says which part differs.
 """
 
 from __future__ import annotations
@@ -13,46 +14,109 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
+from mnist_gan.errors import CheckpointError
 from mnist_gan.files import atomic_path
 
 CHECKPOINT_FILE = "checkpoint.npz"
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+IDENTITY_PARTS = {
+    "params": "other params",
+    "data": "other training data",
+    "code": "other project code",
+    "libraries": "other library versions",
+}
 
 
-def fingerprint(description: dict, images: np.ndarray) -> str:
-    """sha256 of the resolved config (JSON) and the training images' bytes."""
-    digest = hashlib.sha256(json.dumps(description, sort_keys=True).encode())
-    digest.update(np.ascontiguousarray(images).tobytes())
+def _sha256(*chunks: bytes) -> str:
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
     return digest.hexdigest()
+
+
+def run_identity(
+    description: dict, images: np.ndarray, labels: np.ndarray, code: str
+) -> dict[str, str]:
+    """What a run's results depend on: the resolved params (JSON), the training images
+    and labels, the digest of the project code it runs (sources.code_digest), and the
+    TensorFlow, Keras and NumPy versions."""
+    return {
+        "params": _sha256(json.dumps(description, sort_keys=True).encode()),
+        "data": _sha256(
+            np.ascontiguousarray(images).tobytes(), np.ascontiguousarray(labels).tobytes()
+        ),
+        "code": code,
+        "libraries": f"tensorflow {tf.__version__}, keras {keras.__version__}, "
+        f"numpy {np.__version__}",
+    }
+
+
+def mismatch(saved: dict[str, str], current: dict[str, str]) -> str | None:
+    """Why a checkpoint with identity `saved` is not this run's ("other project code"),
+    or None if it is."""
+    reasons = [
+        text for part, text in IDENTITY_PARTS.items() if saved.get(part) != current.get(part)
+    ]
+    if not reasons:
+        return None
+    if "libraries" in saved and saved["libraries"] != current["libraries"]:
+        reasons[-1] += f" ({saved['libraries']})"
+    return ", ".join(reasons)
+
+
+@dataclass(frozen=True)
+class Logged:
+    """Values logged at a step; `prefix` is "" for the losses, "eval/" for the probe."""
+
+    step: int
+    values: dict[str, float]
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """A progress grid drawn at a step; `grid` indexes the checkpoint's grids."""
+
+    step: int
+    grid: int
+
+
+Event = Logged | Sampled
+
+
+def _event_from_json(item: dict) -> Event:
+    return Sampled(**item) if "grid" in item else Logged(**item)
 
 
 @dataclass
 class Checkpoint:
-    """step: steps done; variables: the trainer's state; grids: uint8 [T, H, W];
-    history: every logged (step, prefix, values) and sampled step, in order."""
+    """identity: run_identity(); step: steps done; variables: the trainer's state;
+    grids: uint8 [T, H, W]; history: every event so far, in order."""
 
-    fingerprint: str
+    identity: dict[str, str]
     step: int
     variables: list[np.ndarray]
     grids: list[np.ndarray] = field(default_factory=list)
-    history: list[dict] = field(default_factory=list)
+    history: list[Event] = field(default_factory=list)
 
     def last_logged(self) -> dict[str, float]:
-        """The values of the last plain (loss) log event, or {}."""
-        logs = [e["values"] for e in self.history if e.get("prefix") == ""]
+        """The values of the last loss log, or {}."""
+        logs = [e.values for e in self.history if isinstance(e, Logged) and e.prefix == ""]
         return logs[-1] if logs else {}
 
 
 def save(folder: Path, checkpoint: Checkpoint) -> None:
     header = {
-        "fingerprint": checkpoint.fingerprint,
+        "identity": checkpoint.identity,
         "step": checkpoint.step,
-        "history": checkpoint.history,
+        "history": [asdict(event) for event in checkpoint.history],
         "variables": len(checkpoint.variables),
     }
     arrays = {f"variable_{i:04d}": a for i, a in enumerate(checkpoint.variables)}
@@ -67,12 +131,23 @@ def save(folder: Path, checkpoint: Checkpoint) -> None:
 
 
 def load(folder: Path) -> Checkpoint | None:
-    """The checkpoint in `folder`, or None if there is none."""
+    """The checkpoint in `folder`, or None if there is none. CheckpointError, in one
+    line naming the file, if it is unreadable, truncated or not a checkpoint."""
     path = Path(folder) / CHECKPOINT_FILE
     if not path.exists():
         return None
-    with np.load(path, allow_pickle=False) as archive:
-        header = json.loads(archive["header"].tobytes().decode())
-        variables = [archive[f"variable_{i:04d}"] for i in range(header["variables"])]
-        grids = list(archive["grids"]) if "grids" in archive else []
-    return Checkpoint(header["fingerprint"], header["step"], variables, grids, header["history"])
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            header = json.loads(archive["header"].tobytes().decode())
+            variables = [archive[f"variable_{i:04d}"] for i in range(header["variables"])]
+            grids = list(archive["grids"]) if "grids" in archive else []
+        return Checkpoint(
+            dict(header["identity"]),
+            int(header["step"]),
+            variables,
+            grids,
+            [_event_from_json(item) for item in header["history"]],
+        )
+    except Exception as error:  # any damage: a bad zip, a missing key, bad JSON, ...
+        reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+        raise CheckpointError(f"{path} is unreadable or damaged ({reason})") from None

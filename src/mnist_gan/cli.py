@@ -10,9 +10,7 @@ from typing import Annotated
 
 import typer
 
-from mnist_gan.config import ParamsError
-from mnist_gan.download import DownloadError
-from mnist_gan.idx import IdxError
+from mnist_gan.errors import USER_ERRORS
 
 ParamsPath = Annotated[
     Path,
@@ -24,9 +22,6 @@ ParamsPath = Annotated[
         readable=True,
     ),
 ]
-
-# Errors that describe bad input, a bad download or bad data, with a message for the user.
-USER_ERRORS = (ParamsError, DownloadError, IdxError, FloatingPointError)
 
 
 @contextlib.contextmanager

@@ -4,6 +4,12 @@ Each section is a frozen pydantic model with `extra="forbid"` and strict types, 
 typo'd key, a string where a number belongs or a negative batch size fails at load
 time, before any stage does real work, with a message naming the key, the value and
 what is allowed.
+
+Names that pick a registry entry (`model.arch`, `train.loss`, the keys of
+`train.penalties`) are plain strings here: the registries (models.ARCHITECTURES,
+losses.LOSSES, penalties.PENALTIES) are the only lists of what exists, and
+`trainer.check_choices` validates these names against them before training, so
+this module imports no TensorFlow and adding a loss touches one file.
 """
 
 from __future__ import annotations
@@ -22,14 +28,12 @@ from pydantic import (
     model_validator,
 )
 
+from mnist_gan.errors import ParamsError
+
 OFFICIAL_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
-
-
-class ParamsError(ValueError):
-    """params.yaml is missing, unreadable or does not match the schema."""
 
 
 class _Section(BaseModel):
@@ -118,8 +122,8 @@ class ClassifierConfig(_Section):
 class ModelConfig(_Section):
     """The GAN's architecture (train stage; saved next to the weights)."""
 
-    # mlp: "GANs in Action" ch. 3. dcgan: convolutional G and D (models.py).
-    arch: Literal["mlp", "dcgan"] = "dcgan"
+    # A key of models.ARCHITECTURES: mlp ("GANs in Action" ch. 3) or dcgan.
+    arch: str = "dcgan"
     z_dim: PositiveInt = 100
     # G and D take the digit as a second input (projection discriminator).
     conditional: bool = True
@@ -148,7 +152,8 @@ class Adam(_Section):
 class TrainConfig(_Section):
     """The GAN's training run (train stage)."""
 
-    loss: Literal["non_saturating", "hinge", "wgan_gp", "least_squares"] = "non_saturating"
+    # A key of losses.LOSSES.
+    loss: str = "non_saturating"
     batch_size: PositiveInt = 64
     steps: PositiveInt = 14000
     seed: int = 0
@@ -158,8 +163,9 @@ class TrainConfig(_Section):
     d_adam: Adam = Adam()
     # Discriminator updates per generator update, each on its own batch.
     d_steps: Annotated[int, Field(ge=1, le=10)] = 1
-    # R1 penalty weight gamma: gamma / 2 E||grad D(real)||^2 (0: off).
-    r1_gamma: Annotated[float, Field(ge=0)] = 0.0
+    # Weight of each discriminator regularizer of penalties.PENALTIES (absent or 0:
+    # off): gradient_penalty is WGAN-GP's lambda, r1 is R1's gamma.
+    penalties: dict[str, Annotated[float, Field(ge=0)]] = {"gradient_penalty": 0.0, "r1": 0.0}
     # Exponential moving average of the generator's weights, the generator the sample
     # stage draws from (0: off, use the raw weights). Its batch-norm statistics are
     # recomputed for the averaged weights.
@@ -172,7 +178,7 @@ class TrainConfig(_Section):
     # Steps run inside one compiled call: more means less Python overhead per step.
     steps_per_call: PositiveInt = 100
     # XLA compilation of the training loop: true, false, or "auto" (on with a GPU; on
-    # a CPU, on for architectures where it measured faster: see training.XLA_ON_CPU).
+    # a CPU, as the architecture's registry entry says: see models.ARCHITECTURES).
     jit: bool | Literal["auto"] = "auto"
     # Compute precision. The mixed policies compute in 16 bits and keep float32
     # weights (for GPUs with tensor cores; on a CPU they are slower); float16 adds
@@ -186,6 +192,10 @@ class TrainConfig(_Section):
     # resumes from the last one. The last is kept (a persisted DVC output): a finished
     # run forced to rerun with the same params and data goes straight to saving.
     checkpoint_every: PositiveInt = 2000
+
+    def active_penalties(self) -> dict[str, float]:
+        """The penalties with a positive weight, in the order params.yaml lists them."""
+        return {name: weight for name, weight in self.penalties.items() if weight > 0}
 
     @model_validator(mode="after")
     def _checkpoints_on_log_boundaries(self) -> TrainConfig:
@@ -242,12 +252,11 @@ class Params(_Section):
     def _penalties_without_batch_norm(self) -> Params:
         # A gradient penalty is per image; batch norm mixes images within a batch,
         # so the penalized gradient is not the one of D(x) (Gulrajani et al. 2017, 4).
-        penalized = self.train.loss == "wgan_gp" or self.train.r1_gamma > 0
+        penalized = self.train.active_penalties()
         if penalized and self.model.arch == "dcgan" and self.model.d_norm == "batch":
             raise ValueError(
                 "model.d_norm = 'batch' does not work with a gradient penalty "
-                f"(train.loss = {self.train.loss!r}, train.r1_gamma = {self.train.r1_gamma}): "
-                "use model.d_norm 'layer' or 'none'"
+                f"(train.penalties: {penalized}): use model.d_norm 'layer' or 'none'"
             )
         return self
 

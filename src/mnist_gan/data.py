@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_gan.config import ParamsError
+from mnist_gan.errors import IdxError, ParamsError
 from mnist_gan.files import read_npy, write_npy
-from mnist_gan.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxError, read_idx_gz
+from mnist_gan.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx_gz
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10

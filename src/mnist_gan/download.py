@@ -24,13 +24,10 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from mnist_gan.config import DataConfig, FileEntry
+from mnist_gan.errors import DownloadError
 from mnist_gan.files import atomic_path
 
 CHUNK_BYTES = 1 << 20
-
-
-class DownloadError(RuntimeError):
-    """No mirror served a file with the expected checksum."""
 
 
 class _ChecksumMismatchError(Exception):

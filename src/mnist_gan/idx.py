@@ -13,13 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_gan.errors import IdxError
+
 UBYTE = 0x08
 IMAGES_MAGIC = 0x00000803  # ubyte, 3 dims: [N, rows, cols]
 LABELS_MAGIC = 0x00000801  # ubyte, 1 dim: [N]
-
-
-class IdxError(ValueError):
-    """An IDX file is corrupt, truncated or not what it should be."""
 
 
 def encode_idx(array: np.ndarray) -> bytes:

@@ -1,10 +1,11 @@
-"""GAN losses, chosen by `train.loss`, and discriminator regularizers.
+"""GAN losses, chosen by `train.loss`.
 
 Each loss takes discriminator logits, float32 [B, 1], and returns a scalar:
 `discriminator(real_logits, fake_logits)` and `generator(fake_logits)`, both minimized.
-A loss may also ask for a gradient penalty on the discriminator (`penalty_weight`, the
-WGAN-GP lambda) and says where its discriminator separates real from fake
-(`decision_threshold`, for the logged d_accuracy).
+An entry says where its discriminator separates real from fake (`decision_threshold`,
+for the logged d_accuracy) and may name a penalty it cannot work without
+(`requires_penalty`, a key of penalties.PENALTIES that must have a positive weight).
+Adding a loss is its functions and one entry of `LOSSES`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,6 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import tensorflow as tf
-
-# Inside sqrt: the gradient of sqrt at 0 is infinite, and an interpolate where D is
-# flat would otherwise turn the whole step into NaN.
-NORM_EPSILON = 1e-12
-
-Critic = Callable[[tf.Tensor], tf.Tensor]
 
 
 def non_saturating_discriminator(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
@@ -65,47 +60,19 @@ def least_squares_generator(fake_logits: tf.Tensor) -> tf.Tensor:
     return 0.5 * tf.reduce_mean(tf.square(fake_logits - 1.0))
 
 
-def interpolation_alpha(rng: tf.random.Generator, batch: int) -> tf.Tensor:
-    """WGAN-GP's mixing weights: float32 [B, 1, 1, 1] uniform in [0, 1], one per image,
-    broadcast over its pixels."""
-    return rng.uniform([batch, 1, 1, 1], 0.0, 1.0)
-
-
-def gradient_penalty(
-    critic: Critic, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor
-) -> tf.Tensor:
-    """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)||_2 - 1)^2] at
-    x_hat = alpha real + (1 - alpha) fake. real, fake: [B, 28, 28, 1]; alpha [B, 1, 1, 1]."""
-    mixed = alpha * real + (1.0 - alpha) * tf.stop_gradient(fake)
-    with tf.GradientTape() as tape:
-        tape.watch(mixed)
-        logits = critic(mixed)
-    gradients = tape.gradient(logits, mixed)
-    norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + NORM_EPSILON)
-    return tf.reduce_mean(tf.square(norms - 1.0))
-
-
-def r1_penalty(critic: Critic, real: tf.Tensor) -> tf.Tensor:
-    """R1 (Mescheder et al. 2018): E[||grad D(x)||^2] on real images [B, 28, 28, 1];
-    the loss adds gamma / 2 times it."""
-    with tf.GradientTape() as tape:
-        tape.watch(real)
-        logits = critic(real)
-    gradients = tape.gradient(logits, real)
-    return tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
-
-
 class GANLoss(NamedTuple):
     discriminator: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
     generator: Callable[[tf.Tensor], tf.Tensor]
-    penalty_weight: float = 0.0  # lambda of the gradient penalty, 0 for none
     decision_threshold: float = 0.0  # logits above it mean "real"
+    requires_penalty: str | None = None  # e.g. the Lipschitz constraint of a critic
 
 
 LOSSES: dict[str, GANLoss] = {
     "non_saturating": GANLoss(non_saturating_discriminator, non_saturating_generator),
     "hinge": GANLoss(hinge_discriminator, critic_generator),
-    "wgan_gp": GANLoss(wasserstein_discriminator, critic_generator, penalty_weight=10.0),
+    "wgan_gp": GANLoss(
+        wasserstein_discriminator, critic_generator, requires_penalty="gradient_penalty"
+    ),
     "least_squares": GANLoss(
         least_squares_discriminator, least_squares_generator, decision_threshold=0.5
     ),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import keras
+from collections.abc import Callable
+
 import numpy as np
 
-from mnist_gan.data import to_pixels
-from mnist_gan.models import NUM_CLASSES
+from mnist_gan.data import NUM_CLASSES, to_pixels
 
 
 def fixed_latents(seed: int, count: int, z_dim: int) -> np.ndarray:
@@ -44,16 +44,12 @@ def class_grid_labels(cols: int) -> np.ndarray:
 
 
 def generate_pixels(
-    generator: keras.Model,
-    z: np.ndarray,
-    labels: np.ndarray | None = None,
-    batch_size: int = 1000,
+    generator: Callable, z: np.ndarray, labels: np.ndarray, batch_size: int = 1000
 ) -> np.ndarray:
-    """Run the generator on z float32 [N, z_dim] (and, for a conditional generator,
-    labels int32 [N] in 0..9); returns uint8 [N, 28, 28] in 0..255."""
+    """Run a generator `Network` on z float32 [N, z_dim] and labels int32 [N] in 0..9
+    (ignored by an unconditional one); returns uint8 [N, 28, 28] in 0..255."""
     out = []
     for i in range(0, len(z), batch_size):
         rows = slice(i, i + batch_size)
-        inputs = z[rows] if labels is None else [z[rows], labels[rows]]
-        out.append(to_pixels(np.asarray(generator(inputs, training=False))))
+        out.append(to_pixels(np.asarray(generator(z[rows], labels[rows], training=False))))
     return np.concatenate(out) if out else np.zeros((0, 28, 28), np.uint8)

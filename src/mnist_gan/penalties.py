@@ -1,0 +1,62 @@
+"""Discriminator regularizers, chosen by the keys of `train.penalties`, weighted by
+their values.
+
+Each penalty has one signature, `penalty(critic, real, fake, alpha) -> scalar`: the
+critic maps images float32 [B, 28, 28, 1] to logits [B, 1] (labels already bound),
+real and fake are [B, 28, 28, 1], alpha float32 [B, 1, 1, 1] is uniform in [0, 1].
+The training step adds `weight * penalty` to D's loss. Adding a penalty is one
+function and one entry of `PENALTIES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import tensorflow as tf
+
+# Inside sqrt: the gradient of sqrt at 0 is infinite, and an interpolate where D is
+# flat would otherwise turn the whole step into NaN.
+NORM_EPSILON = 1e-12
+
+Critic = Callable[[tf.Tensor], tf.Tensor]
+Penalty = Callable[[Critic, tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+def interpolation_alpha(rng: tf.random.Generator, batch: int) -> tf.Tensor:
+    """WGAN-GP's mixing weights: float32 [B, 1, 1, 1] uniform in [0, 1], one per image,
+    broadcast over its pixels."""
+    return rng.uniform([batch, 1, 1, 1], 0.0, 1.0)
+
+
+def gradient_penalty(
+    critic: Critic, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor
+) -> tf.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)||_2 - 1)^2] at
+    x_hat = alpha real + (1 - alpha) fake; its weight is lambda (10 in the paper)."""
+    mixed = alpha * real + (1.0 - alpha) * tf.stop_gradient(fake)
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        logits = critic(mixed)
+    gradients = tape.gradient(logits, mixed)
+    norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + NORM_EPSILON)
+    return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def r1_penalty(critic: Critic, real: tf.Tensor) -> tf.Tensor:
+    """E[||grad D(x)||^2] on real images [B, 28, 28, 1] (Mescheder et al. 2018)."""
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        logits = critic(real)
+    gradients = tape.gradient(logits, real)
+    return tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
+
+
+def r1(critic: Critic, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
+    """R1 as the paper weights it: gamma / 2 E||grad D(real)||^2, so its weight is gamma."""
+    return 0.5 * r1_penalty(critic, real)
+
+
+PENALTIES: dict[str, Penalty] = {
+    "gradient_penalty": gradient_penalty,
+    "r1": r1,
+}

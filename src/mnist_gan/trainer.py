@@ -1,0 +1,289 @@
+"""The compiled GAN trainer: explicit gradient tapes over each network's own
+variables, many steps per compiled call, batches sampled inside the graph from a
+device-resident dataset.
+
+The seed's loop ("GANs in Action" ch. 3) calls `predict` and three `train_on_batch`
+per iteration: about 96 ms per iteration on a 2-core CPU, mostly Python and dispatch
+overhead. Here one `tf.function` call runs `steps_per_call` steps in a
+`tf.while_loop` (3.3 ms per step for the same MLP with XLA; bench/train_speed.py), and
+the host only reads back the mean metrics once per call.
+
+Why not the Keras idiom of keras-io's GAN examples (a `keras.Model` whose
+`train_step` holds the two tapes, run by `fit(steps_per_execution=N)`)? bench/
+train_speed.py has that row, measured against this trainer; see the README's speed
+section for the numbers. `fit` draws its batches from a `tf.data` iterator whose
+position a checkpoint cannot hold, so a resumed run would not continue the same
+random stream, and its step-end callbacks fire once per execution of N steps, not at
+the absolute steps where grids, probes and checkpoints are due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mnist_gan.config import Adam, ModelConfig, TrainConfig
+from mnist_gan.errors import ParamsError
+from mnist_gan.gan import GAN, ema_update
+from mnist_gan.losses import LOSSES, GANLoss
+from mnist_gan.models import architecture
+from mnist_gan.penalties import PENALTIES, interpolation_alpha
+
+
+def loss_entry(name: str) -> GANLoss:
+    """The registry entry `train.loss` names; ParamsError listing the choices if none."""
+    if name not in LOSSES:
+        raise ParamsError(
+            f"train.loss = {name[:100]!r}: unknown loss; choose one of "
+            f"{', '.join(sorted(LOSSES))} (losses.LOSSES)"
+        )
+    return LOSSES[name]
+
+
+def check_choices(model: ModelConfig, train: TrainConfig) -> None:
+    """Validate the params that name registry entries, before any work: the
+    architecture, the loss, every penalty, and the penalty a loss requires."""
+    architecture(model.arch)
+    loss = loss_entry(train.loss)
+    for name in train.penalties:
+        if name not in PENALTIES:
+            raise ParamsError(
+                f"train.penalties.{name[:100]}: unknown penalty; choose among "
+                f"{', '.join(sorted(PENALTIES))} (penalties.PENALTIES)"
+            )
+    if loss.requires_penalty and not train.penalties.get(loss.requires_penalty):
+        raise ParamsError(
+            f"train.loss = {train.loss!r} needs train.penalties.{loss.requires_penalty} "
+            "above 0 (10 in Gulrajani et al. 2017): set it with "
+            f"-S train.penalties.{loss.requires_penalty}=10"
+        )
+
+
+class StepMetrics(NamedTuple):
+    """What a training step reports, as scalars (tensors inside the graph, float32
+    outside): D's loss over its last update, G's loss, and D's accuracy in [0, 1] (how
+    often it calls real real and fake fake, the seed's "accuracy")."""
+
+    d_loss: float
+    g_loss: float
+    d_accuracy: float
+
+
+class Batches(NamedTuple):
+    """Global batches, each part with a leading [batches, batch_size]: real images
+    float32 [.., 28, 28, 1] and labels int32, latents float32 [.., z_dim],
+    gradient-penalty alpha float32 [.., 1, 1, 1]."""
+
+    real: tf.Tensor
+    real_labels: tf.Tensor
+    z: tf.Tensor
+    alpha: tf.Tensor
+
+
+class GANTrainer:
+    """Holds the optimizers, the data on the device and the compiled multi-step loop.
+
+    images: float32 [N, 28, 28, 1] in [-1, 1], the training set; labels: int [N] in
+    0..9 (read by conditional networks). `strategy` is the tf.distribute strategy the
+    GAN's networks were built under (default: none, one device). Each step draws one
+    global batch of `config.batch_size` indices, latents and labels, so any number of
+    replicas trains on the same data as one device; each replica takes its slice, and
+    the optimizers sum the replicas' gradients.
+    """
+
+    def __init__(
+        self,
+        gan: GAN,
+        images: np.ndarray,
+        labels: np.ndarray,
+        config: TrainConfig,
+        jit: bool = False,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
+        self.gan = gan
+        self.config = config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % self.replicas:
+            raise ParamsError(
+                f"train.batch_size = {config.batch_size} must divide evenly over "
+                f"{self.replicas} replicas"
+            )
+        if (gan.ema_generator is not None) != (config.ema > 0):
+            raise ValueError("build the GAN with ema=True exactly when train.ema > 0")
+        self.batch_size = config.batch_size
+        self.per_replica = config.batch_size // self.replicas
+        self.loss = loss_entry(config.loss)
+        self.penalties = {
+            PENALTIES[name]: weight for name, weight in config.active_penalties().items()
+        }
+        with self.strategy.scope():
+            self.g_optimizer = self._adam(config.g_adam, config.precision)
+            self.d_optimizer = self._adam(config.d_adam, config.precision)
+            # Build optimizer slots before tracing: variables cannot be created in a loop.
+            self.g_optimizer.build(gan.generator.model.trainable_variables)
+            self.d_optimizer.build(gan.discriminator.model.trainable_variables)
+        self.images = tf.constant(images, dtype=tf.float32)
+        self.labels = tf.constant(labels, dtype=tf.int32)
+        # Outside the strategy scope: one stream on the host draws every global batch.
+        self.rng = tf.random.Generator.from_seed(config.seed)
+        # XLA does not compile cross-device all-reduces: it is for one device only.
+        self._run = tf.function(self._run_steps, jit_compile=jit and self.replicas == 1)
+
+    @staticmethod
+    def _adam(config: Adam, precision: str) -> keras.optimizers.Optimizer:
+        adam = keras.optimizers.Adam(config.learning_rate, config.beta_1, config.beta_2)
+        if precision == "mixed_float16":
+            # Scales the loss up before backprop and the gradients down before the
+            # update, skipping steps whose gradients overflowed.
+            return keras.optimizers.LossScaleOptimizer(adam)
+        return adam
+
+    def _for_gradients(self, optimizer: keras.optimizers.Optimizer, loss: tf.Tensor):
+        """The loss to differentiate: divided by the replica count (the optimizer sums
+        over replicas) and loss-scaled under mixed_float16."""
+        loss = loss / self.replicas
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return optimizer.scale_loss(loss)
+        return loss
+
+    def _draw(self, batches: int) -> Batches:
+        """`batches` global batches from the host stream: real images and their labels
+        (which the fakes of a conditional model are also asked for, so each class is
+        drawn as often as in the data), latents and gradient-penalty mixing weights."""
+        count = tf.shape(self.images, out_type=tf.int64)[0]
+        size = batches * self.batch_size
+        z_dim = self.gan.config.z_dim
+        index = self.rng.uniform([size], 0, count, dtype=tf.int64)
+        shape = [batches, self.batch_size]
+        return Batches(
+            real=tf.reshape(tf.gather(self.images, index), [*shape, *self.images.shape[1:]]),
+            real_labels=tf.reshape(tf.gather(self.labels, index), shape),
+            z=tf.reshape(self.rng.normal([size, z_dim]), [*shape, z_dim]),
+            alpha=tf.reshape(interpolation_alpha(self.rng, size), [*shape, 1, 1, 1]),
+        )
+
+    def _step(self) -> StepMetrics:
+        """`d_steps` D updates, one G update and the EMA update."""
+        d_batches = self._draw(self.config.d_steps)
+        g_batch = self._draw(1)
+        per_replica = self.strategy.run(self._replica_step, args=(d_batches, g_batch))
+        if self.gan.ema_generator is not None:
+            # Cross-replica context: the average is written once, to every replica.
+            ema_update(
+                self.gan.ema_generator.model.trainable_variables,
+                self.gan.generator.model.trainable_variables,
+                self.config.ema,
+            )
+        return StepMetrics(
+            *(
+                self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                for value in per_replica
+            )
+        )
+
+    def _slice(self, batches: Batches, index: int) -> Batches:
+        """Batch `index` of `batches`, this replica's rows of it."""
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        rows = slice(replica * self.per_replica, (replica + 1) * self.per_replica)
+        return Batches(*(part[index][rows] for part in batches))
+
+    def _replica_step(self, d_batches: Batches, g_batch: Batches) -> StepMetrics:
+        gan, loss = self.gan, self.loss
+        for index in range(self.config.d_steps):
+            batch = self._slice(d_batches, index)
+            with tf.GradientTape() as tape:
+                fake = gan.generator(batch.z, batch.real_labels, training=True)
+                real_logits = gan.discriminator(batch.real, batch.real_labels, training=True)
+                fake_logits = gan.discriminator(fake, batch.real_labels, training=True)
+                d_loss = loss.discriminator(real_logits, fake_logits)  # logits: [b, 1]
+                d_total = d_loss + self._penalties(batch, fake)
+                d_target = self._for_gradients(self.d_optimizer, d_total)
+            variables = gan.discriminator.model.trainable_variables
+            self.d_optimizer.apply(tape.gradient(d_target, variables), variables)
+
+        batch = self._slice(g_batch, 0)
+        with tf.GradientTape() as tape:
+            fake = gan.generator(batch.z, batch.real_labels, training=True)
+            g_loss = loss.generator(gan.discriminator(fake, batch.real_labels, training=True))
+            g_target = self._for_gradients(self.g_optimizer, g_loss)
+        variables = gan.generator.model.trainable_variables
+        self.g_optimizer.apply(tape.gradient(g_target, variables), variables)
+
+        threshold = loss.decision_threshold
+        correct_real = tf.reduce_mean(tf.cast(real_logits > threshold, tf.float32))
+        correct_fake = tf.reduce_mean(tf.cast(fake_logits < threshold, tf.float32))
+        return StepMetrics(d_loss, g_loss, 0.5 * (correct_real + correct_fake))
+
+    def _penalties(self, batch: Batches, fake: tf.Tensor) -> tf.Tensor:
+        """The sum of every active penalty times its weight (0 with none)."""
+        total = tf.constant(0.0)
+
+        def critic(images: tf.Tensor) -> tf.Tensor:  # fakes share the real labels
+            return self.gan.discriminator(images, batch.real_labels, training=True)
+
+        for penalty, weight in self.penalties.items():
+            total += weight * penalty(critic, batch.real, fake, batch.alpha)
+        return total
+
+    def _run_steps(self, steps: tf.Tensor) -> StepMetrics:
+        totals = StepMetrics(*(tf.constant(0.0) for _ in StepMetrics._fields))
+        for _ in tf.range(steps):
+            step = self._step()
+            totals = StepMetrics(*(t + v for t, v in zip(totals, step, strict=True)))
+        return StepMetrics(*(total / tf.cast(steps, tf.float32) for total in totals))
+
+    def variables(self) -> list[tf.Variable]:
+        """Everything a resumed run needs: the networks' weights (with the average),
+        both optimizers' slots and step counters, and the random generator's state."""
+        gan = self.gan
+        average = gan.ema_generator.model.weights if gan.ema_generator is not None else []
+        return [
+            *gan.generator.model.weights,
+            *gan.discriminator.model.weights,
+            *average,
+            *self.g_optimizer.variables,
+            *self.d_optimizer.variables,
+            self.rng.state,
+        ]
+
+    def state(self) -> list[np.ndarray]:
+        return [np.array(variable.numpy()) for variable in self.variables()]
+
+    def restore(self, arrays: list[np.ndarray]) -> None:
+        """Load `state()` arrays; ValueError, before changing anything, if they do not
+        fit (another count, shape or dtype)."""
+        variables = self.variables()
+        if len(arrays) != len(variables):
+            raise ValueError(f"checkpoint holds {len(arrays)} arrays, expected {len(variables)}")
+        for index, (variable, array) in enumerate(zip(variables, arrays, strict=True)):
+            expected = (tuple(variable.shape), np.dtype(tf.as_dtype(variable.dtype).as_numpy_dtype))
+            if (array.shape, array.dtype) != expected:
+                raise ValueError(
+                    f"checkpoint array {index} is {array.dtype} {array.shape}, expected "
+                    f"{expected[1]} {expected[0]}"
+                )
+        for variable, array in zip(variables, arrays, strict=True):
+            variable.assign(array)
+
+    def train(self, steps: int) -> StepMetrics:
+        """Run `steps` steps; returns the metrics' means over them (numpy float32)."""
+        means = self._run(tf.constant(steps, tf.int64))
+        return StepMetrics(*(value.numpy() for value in means))
+
+
+def chunks(total: int, max_chunk: int, every: tuple[int, ...], start: int = 0) -> Iterator[int]:
+    """Split steps `start`..`total` into calls of at most `max_chunk` steps, so that
+    every multiple of each period in `every` (and `total`) falls on the end of a call.
+    The split depends only on absolute step numbers, so a run resumed at a boundary
+    makes the same calls as an uninterrupted one."""
+    step = start
+    while step < total:
+        next_event = min([total] + [(step // period + 1) * period for period in every])
+        size = min(max_chunk, next_event - step)
+        yield size
+        step += size
