@@ -7,7 +7,6 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.classifier import feature_model, load_classifier
 from mnist_gan.cli import ParamsPath, new_app, user_errors
 from mnist_gan.config import load_params
 from mnist_gan.data import load_split
@@ -55,8 +54,8 @@ def main(
             config.train,
             strategy,
             load_split(data, "train"),
-            feature_model(load_classifier(classifier)),
             load_split(data, "test").images,
+            classifier,
             code=code_digest(project_sources(SCRIPT, ROOT / "src"), ROOT),
             checkpoints=checkpoints,
             live_dir=live_dir,

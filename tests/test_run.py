@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from mnist_gan import checkpoint
-from mnist_gan.classifier import build_classifier, feature_model
+from mnist_gan.classifier import build_classifier, save_classifier
 from mnist_gan.config import ModelConfig, TrainConfig
 from mnist_gan.data import Split
 from mnist_gan.run import train_gan
@@ -37,13 +37,16 @@ def _split(count: int = 64) -> Split:
 
 def _run(folder: Path, train: TrainConfig = TRAIN, code: str = "code", data: Split | None = None):
     data = _split() if data is None else data
+    classifier = folder / "classifier"
+    if not classifier.exists():
+        save_classifier(build_classifier(), classifier, {})  # untrained: a fixed view
     return train_gan(
         MODEL,
         train,
         tf.distribute.get_strategy(),
         data,
-        feature_model(build_classifier()),
         data.images[:40],
+        classifier,
         code=code,
         checkpoints=folder / "checkpoints",
         live_dir=folder / "live",

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from dvclive import Live
 from mnist_gan import checkpoint
 from mnist_gan.checkpoint import Checkpoint, Event, Logged, Sampled
+from mnist_gan.classifier import feature_model, load_classifier
 from mnist_gan.config import EvaluateConfig, ModelConfig, TrainConfig
 from mnist_gan.data import Split, to_unit_range
 from mnist_gan.errors import CheckpointError
@@ -110,8 +111,8 @@ def train_gan(
     train: TrainConfig,
     strategy: tf.distribute.Strategy,
     data: Split,
-    extractor: keras.Model,
     reference_images: np.ndarray,
+    classifier: Path,
     code: str,
     checkpoints: Path,
     live_dir: Path,
@@ -121,14 +122,17 @@ def train_gan(
     `train.steps` steps. Every train.log_every steps log d_loss, g_loss and d_accuracy
     (means since the last log); every train.sample_every steps a 4x4 grid from fixed
     latents; every train.eval_every steps eval/fid and eval/inception_score of
-    train.eval_samples samples against `reference_images`, seen by `extractor`; every
+    train.eval_samples samples against `reference_images`, seen by the evaluation
+    classifier saved in `classifier`; every
     train.checkpoint_every steps a checkpoint in `checkpoints`, which a run with the
     same params, data, `code` (sources.code_digest) and libraries resumes. Curves and
     grids go to DVCLive in `live_dir`.
 
     Raises FloatingPointError, naming the steps, if a loss becomes NaN or infinite.
     """
-    # --- set-up: seeded networks, the compiled trainer, fixed latents for grids/probe
+    # --- set-up: seeded networks, the compiled trainer, fixed latents for grids/probe.
+    # The GAN is built first: Keras names layers in creation order, and the weights
+    # files store those names.
     seed_everything(train.seed)
     with strategy.scope():
         gan = build_gan(model, train.precision, ema=train.ema > 0)
@@ -137,7 +141,7 @@ def train_gan(
     grid_z = fixed_latents(train.seed, GRID_SIDE**2, model.z_dim)
     grid_labels = balanced_labels(GRID_SIDE**2)
     probe = QualityProbe(
-        extractor,
+        feature_model(load_classifier(classifier)),
         reference_images,
         fixed_latents(train.seed + 1, train.eval_samples, model.z_dim),
     )
