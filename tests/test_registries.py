@@ -27,9 +27,14 @@ def _check(raw: dict) -> None:
 @pytest.mark.parametrize(
     ("section", "key", "value", "expected"),
     [
-        ("model", "arch", "resnet", "model.arch = 'resnet': unknown architecture; choose one of"),
-        ("train", "loss", "bce", "train.loss = 'bce': unknown loss; choose one of hinge,"),
-        ("train", "penalties", {"r2": 1.0}, "train.penalties.r2: unknown penalty; choose among"),
+        ("model", "arch", "resnet", "model.arch = 'resnet': unknown; choose one of dcgan, mlp"),
+        ("train", "loss", "bce", "train.loss = 'bce': unknown; choose one of hinge,"),
+        (
+            "train",
+            "penalties",
+            {"r2": 1.0},
+            "a key of train.penalties = 'r2': unknown; choose one of gradient_penalty, r1",
+        ),
     ],
 )
 def test_a_name_outside_its_registry_is_refused_with_the_choices(

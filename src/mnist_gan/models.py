@@ -26,7 +26,7 @@ from keras import layers, ops
 
 from mnist_gan.config import ModelConfig
 from mnist_gan.data import IMAGE_SHAPE
-from mnist_gan.errors import ParamsError
+from mnist_gan.errors import registry_entry
 
 IMAGE_PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2]
 NUM_CLASSES = 10
@@ -223,12 +223,7 @@ ARCHITECTURES: dict[str, Architecture] = {
 
 def architecture(name: str) -> Architecture:
     """The registry entry `model.arch` names; ParamsError listing the choices if none."""
-    if name not in ARCHITECTURES:
-        raise ParamsError(
-            f"model.arch = {name[:100]!r}: unknown architecture; choose one of "
-            f"{', '.join(sorted(ARCHITECTURES))} (models.ARCHITECTURES)"
-        )
-    return ARCHITECTURES[name]
+    return registry_entry(ARCHITECTURES, name, "model.arch", "models.ARCHITECTURES")
 
 
 @dataclass(frozen=True, eq=False)

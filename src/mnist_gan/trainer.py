@@ -3,18 +3,29 @@ variables, many steps per compiled call, batches sampled inside the graph from a
 device-resident dataset.
 
 The seed's loop ("GANs in Action" ch. 3) calls `predict` and three `train_on_batch`
-per iteration: about 96 ms per iteration on a 2-core CPU, mostly Python and dispatch
-overhead. Here one `tf.function` call runs `steps_per_call` steps in a
-`tf.while_loop` (3.3 ms per step for the same MLP with XLA; bench/train_speed.py), and
-the host only reads back the mean metrics once per call.
+per iteration: 70 to 96 ms per iteration on a 2-core CPU (bench/train_speed.py, two
+sessions), mostly Python and dispatch overhead. Here one `tf.function` call runs
+`steps_per_call` steps in a `tf.while_loop` (2.2 to 3.3 ms per step for the same MLP
+with XLA), and the host only reads back the mean metrics once per call.
 
 Why not the Keras idiom of keras-io's GAN examples (a `keras.Model` whose
-`train_step` holds the two tapes, run by `fit(steps_per_execution=N)`)? bench/
-train_speed.py has that row, measured against this trainer; see the README's speed
-section for the numbers. `fit` draws its batches from a `tf.data` iterator whose
-position a checkpoint cannot hold, so a resumed run would not continue the same
-random stream, and its step-end callbacks fire once per execution of N steps, not at
-the absolute steps where grids, probes and checkpoints are due.
+`train_step` holds the two tapes, run by `fit(steps_per_execution=N)`)? It was
+measured (bench/train_speed.py's fit rows, and three alternating repeats on a 2-core
+CPU, ms per step):
+
+- default conditional DCGAN, batch 64: trainer 31.0 / 34.4 / 31.5, fit 28.8 / 34.1 /
+  32.6: the same speed within noise;
+- the book's MLP, batch 128: trainer with XLA 2.5 / 2.4 / 2.9 (without 3.3 / 3.8 /
+  3.5), fit 6.8 / 4.2 / 6.8, 1.6 to 2.9x slower. Keras refuses `jit_compile` while op
+  determinism is on (keras.src.trainers.trainer.model_supports_jit), and determinism
+  is what makes reruns byte-identical, so under fit the MLP cannot have XLA.
+
+And it would not keep resume and reproducibility as they are: `fit` draws batches
+from a `tf.data` iterator whose position the checkpoint does not hold (here one RNG
+state does), its callbacks see the step only every N steps, so grids, probes and
+checkpoints at absolute steps would take one `fit` call per chunk, and under a
+distribution strategy each replica would draw its own batches instead of its slice
+of one global batch (here any replica count trains on one device's data).
 """
 
 from __future__ import annotations
@@ -27,34 +38,20 @@ import numpy as np
 import tensorflow as tf
 
 from mnist_gan.config import Adam, ModelConfig, TrainConfig
-from mnist_gan.errors import ParamsError
+from mnist_gan.errors import ParamsError, registry_entry
 from mnist_gan.gan import GAN, ema_update
-from mnist_gan.losses import LOSSES, GANLoss
+from mnist_gan.losses import LOSSES
 from mnist_gan.models import architecture
 from mnist_gan.penalties import PENALTIES, interpolation_alpha
-
-
-def loss_entry(name: str) -> GANLoss:
-    """The registry entry `train.loss` names; ParamsError listing the choices if none."""
-    if name not in LOSSES:
-        raise ParamsError(
-            f"train.loss = {name[:100]!r}: unknown loss; choose one of "
-            f"{', '.join(sorted(LOSSES))} (losses.LOSSES)"
-        )
-    return LOSSES[name]
 
 
 def check_choices(model: ModelConfig, train: TrainConfig) -> None:
     """Validate the params that name registry entries, before any work: the
     architecture, the loss, every penalty, and the penalty a loss requires."""
     architecture(model.arch)
-    loss = loss_entry(train.loss)
+    loss = registry_entry(LOSSES, train.loss, "train.loss", "losses.LOSSES")
     for name in train.penalties:
-        if name not in PENALTIES:
-            raise ParamsError(
-                f"train.penalties.{name[:100]}: unknown penalty; choose among "
-                f"{', '.join(sorted(PENALTIES))} (penalties.PENALTIES)"
-            )
+        registry_entry(PENALTIES, name, "a key of train.penalties", "penalties.PENALTIES")
     if loss.requires_penalty and not train.penalties.get(loss.requires_penalty):
         raise ParamsError(
             f"train.loss = {train.loss!r} needs train.penalties.{loss.requires_penalty} "
@@ -117,7 +114,7 @@ class GANTrainer:
             raise ValueError("build the GAN with ema=True exactly when train.ema > 0")
         self.batch_size = config.batch_size
         self.per_replica = config.batch_size // self.replicas
-        self.loss = loss_entry(config.loss)
+        self.loss = registry_entry(LOSSES, config.loss, "train.loss", "losses.LOSSES")
         self.penalties = {
             PENALTIES[name]: weight for name, weight in config.active_penalties().items()
         }
