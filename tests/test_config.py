@@ -100,3 +100,18 @@ def test_unreadable_and_non_yaml_files_are_clear_errors(tmp_path: Path) -> None:
     broken.write_text("- a list\n")
     with pytest.raises(ParamsError, match="expected a mapping"):
         load_params(broken)
+
+
+def test_no_value_key_or_count_of_problems_makes_the_message_long(raw: dict) -> None:
+    bad = copy.deepcopy(raw)
+    bad["train"]["seed"] = "9" * 1_000_000  # a string where an int belongs
+    bad["data"]["files"]["train_images"]["name"] = "a/" * 100_000
+    bad["sample"]["k" * 100_000] = 1
+    for index in range(5000):
+        bad["evaluate"][f"typo_{index}"] = index
+    message = _error(bad)
+    assert "5003 invalid parameter(s)" in message
+    assert "train.seed = '99999" in message and "(1,000,002 characters)" in message
+    assert "data.files.train_images.name" in message and "plain file name" in message
+    assert "... and 4983 more" in message
+    assert len(message) < 10_000 and max(len(line) for line in message.splitlines()) < 700

@@ -15,6 +15,7 @@ from mnist_gan.metrics import (
     inception_score,
     kid,
     kl_divergence,
+    knn_radii,
     label_accuracy,
     polynomial_mmd2,
     prdc,
@@ -145,3 +146,14 @@ def test_class_histogram_rows_hold_one_row_per_digit_for_each_set() -> None:
     rows = class_histogram_rows(result, view)
     assert [row["digit"] for row in rows] == list(range(10))
     assert rows[3] == {"digit": 3, "samples": 0.1, "real": 1.0, "test": 0.1}
+
+
+def test_knn_radii_are_the_sorted_distances_for_every_k() -> None:
+    """Each k's radius is the k-th smallest distance to another row, for every k asked
+    for (NumPy promises order only at the partition indices it is given)."""
+    features = np.random.default_rng(0).standard_normal((300, 4))
+    radii = knn_radii(features, (2, 9))
+    squared = np.sum((features[:, None] - features[None]) ** 2, axis=-1)
+    distances = np.sort(np.sqrt(squared), axis=1)
+    np.testing.assert_allclose(radii[2], distances[:, 2], atol=1e-9)
+    np.testing.assert_allclose(radii[9], distances[:, 9], atol=1e-9)

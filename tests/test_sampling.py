@@ -42,6 +42,18 @@ def test_interpolation_rows_start_and_end_at_seeded_latents_along_a_great_circle
     assert np.all(norms[:, steps // 2] > straight)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_walks_are_straight_lines_where_the_great_circle_is_undefined(seed: int) -> None:
+    """z_dim 1: the two ends are parallel or opposite (0/0 in slerp's formula)."""
+    path = interpolation_latents(seed, 3, 5, 1).reshape(3, 5)
+    ends = fixed_latents(seed, 6, 1).reshape(3, 2)
+    assert np.all(np.isfinite(path))
+    np.testing.assert_allclose(path[:, 0], ends[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(path[:, -1], ends[:, 1], rtol=1e-6)
+    expected = ends[:, :1] + np.linspace(0, 1, 5)[None] * (ends[:, 1:] - ends[:, :1])
+    np.testing.assert_allclose(path, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_upscale_works_on_single_images_and_stacks() -> None:
     frames = np.arange(8, dtype=np.uint8).reshape(2, 2, 2)
     big = upscale(frames, 3)

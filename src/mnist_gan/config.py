@@ -30,6 +30,11 @@ from pydantic import (
 
 from mnist_gan.errors import ParamsError
 
+# A message quotes at most this much of a bad value or key, and lists at most this many
+# problems: params.yaml can hold anything, an error message must stay readable.
+QUOTE_CHARS = 200
+LISTED_ERRORS = 20
+
 OFFICIAL_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -38,6 +43,14 @@ OFFICIAL_MIRRORS = (
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def quote(value: Any) -> str:
+    """repr(value), cut to QUOTE_CHARS characters with the full length said."""
+    text = repr(value)
+    if len(text) <= QUOTE_CHARS:
+        return text
+    return f"{text[:QUOTE_CHARS]}... ({len(text):,} characters)"
 
 
 def _plain_file_name(name: str) -> str:
@@ -50,7 +63,7 @@ def _plain_file_name(name: str) -> str:
         or PureWindowsPath(name).name != name
     )
     if bad:
-        raise ValueError(f"must be a plain file name without folders, got {name!r}")
+        raise ValueError(f"must be a plain file name without folders, got {quote(name)}")
     return name
 
 
@@ -59,7 +72,7 @@ def _mirror(location: str) -> str:
     scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://", location)
     if scheme and scheme.group(1).lower() not in {"http", "https", "file"}:
         raise ValueError(
-            f"unsupported scheme {scheme.group(1)!r} in {location!r}: "
+            f"unsupported scheme {quote(scheme.group(1))} in {quote(location)}: "
             "use an http(s):// URL, a file:// URL or a local folder"
         )
     if not location.strip():
@@ -262,17 +275,24 @@ class Params(_Section):
 
 
 def _format_errors(source: str, error: ValidationError) -> str:
-    lines = [f"{source}: {error.error_count()} invalid parameter(s):"]
-    for item in error.errors():
+    """One line per problem (at most LISTED_ERRORS), each naming the key, the value (cut
+    short) and the rule."""
+    items = error.errors()
+    lines = [f"{source}: {len(items)} invalid parameter(s):"]
+    for item in items[:LISTED_ERRORS]:
         key = ".".join(str(part) for part in item["loc"]) or "<top level>"
+        key = key if len(key) <= QUOTE_CHARS else quote(key)
+        message = item["msg"].removeprefix("Value error, ")[: 2 * QUOTE_CHARS]
         if item["type"] == "missing":
             lines.append(f"  {key}: missing; add it to {source}")
         elif item["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key (a typo?); remove it or fix its name")
         elif isinstance(item["input"], dict):  # a rule across keys names them itself
-            lines.append(f"  {key}: {item['msg'].removeprefix('Value error, ')}")
+            lines.append(f"  {key}: {message}")
         else:
-            lines.append(f"  {key} = {item['input']!r}: {item['msg']}")
+            lines.append(f"  {key} = {quote(item['input'])}: {message}")
+    if len(items) > LISTED_ERRORS:
+        lines.append(f"  ... and {len(items) - LISTED_ERRORS} more")
     return "\n".join(lines)
 
 

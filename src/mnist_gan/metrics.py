@@ -150,8 +150,9 @@ def knn_radii(features: np.ndarray, ks: tuple[int, ...]) -> dict[int, np.ndarray
     radii = {k: np.empty(len(features)) for k in ks}
     for rows, block in _distance_blocks(features, features):
         # Column 0 of the sorted row is the point itself (distance 0), so index k is
-        # the k-th nearest other point.
-        nearest = np.partition(block, max(ks), axis=1)
+        # the k-th nearest other point. Every k is passed: partition promises the
+        # order only at the indices it is given.
+        nearest = np.partition(block, sorted(set(ks)), axis=1)
         for k in ks:
             radii[k][rows] = nearest[:, k]
     return radii

@@ -18,7 +18,9 @@ def interpolation_latents(seed: int, rows: int, steps: int, z_dim: int) -> np.nd
     """float32 [rows * steps, z_dim]: for each row, `steps` points on the spherical
     path (slerp) between two seeded latents, ends included. Slerp keeps the points at
     the norm a Gaussian latent typically has, where a straight line would cut through
-    the low-density middle."""
+    the low-density middle. Where the two ends are (nearly) parallel or opposite, as
+    they always are for z_dim 1, the great circle is undefined and the row is the
+    straight line between them."""
     ends = fixed_latents(seed, 2 * rows, z_dim).astype(np.float64).reshape(rows, 2, z_dim)
     start, end = ends[:, 0], ends[:, 1]
     cos = np.sum(start * end, axis=1) / (
@@ -26,9 +28,13 @@ def interpolation_latents(seed: int, rows: int, steps: int, z_dim: int) -> np.nd
     )
     omega = np.arccos(np.clip(cos, -1.0, 1.0))[:, None, None]  # [rows, 1, 1]
     t = np.linspace(0.0, 1.0, steps)[None, :, None]  # [1, steps, 1]
-    path = (np.sin((1 - t) * omega) * start[:, None] + np.sin(t * omega) * end[:, None]) / np.sin(
-        omega
-    )
+    line = (1 - t) * start[:, None] + t * end[:, None]
+    degenerate = np.sin(omega) < 1e-6
+    with np.errstate(divide="ignore", invalid="ignore"):  # the rows np.where drops
+        arc = (
+            np.sin((1 - t) * omega) * start[:, None] + np.sin(t * omega) * end[:, None]
+        ) / np.sin(omega)
+    path = np.where(degenerate, line, arc)
     return path.reshape(rows * steps, z_dim).astype(np.float32)
 
 
