@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,119 @@ def test_a_file_name_that_escapes_the_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match="would escape"):
         fetch(entry, [str(tmp_path)], tmp_path / "raw", progress=False)
     assert not (tmp_path / "evil.gz").exists()
+
+
+class _EndlessHandler(QuietHandler):
+    """200 for any path, then a body that never ends (as fast as the client reads)."""
+
+    sent = 0
+
+    def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+        self.send_response(200)
+        self.end_headers()
+        block = b"\0" * 65536
+        try:
+            while True:
+                self.wfile.write(block)
+                type(self).sent += len(block)
+        except OSError:  # the client gave up: what this test wants
+            pass
+
+
+class _DripHandler(QuietHandler):
+    """200 for any path, then one byte every 50 ms for a minute."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", "3000")
+        self.end_headers()
+        try:
+            for _ in range(1200):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+
+def test_an_endless_body_is_cut_at_the_size_ceiling_and_the_next_mirror_serves(
+    mirror, serve, tmp_path: Path
+) -> None:
+    folder, files = mirror
+    entry = FileEntry.model_validate(files["train_images"])
+    start = time.monotonic()
+    path = fetch(
+        entry,
+        [serve(tmp_path, _EndlessHandler), serve(folder)],
+        tmp_path / "raw",
+        max_bytes=1 << 20,
+        progress=False,
+    )
+    assert time.monotonic() - start < 20
+    assert path.read_bytes() == (folder / entry.name).read_bytes()
+    assert _EndlessHandler.sent < 64 << 20  # the client stopped reading early
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == [entry.name]
+
+
+def test_a_mirror_that_trickles_is_given_up_at_the_deadline(mirror, serve, tmp_path) -> None:
+    _, files = mirror
+    entry = FileEntry.model_validate(files["test_labels"])
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        fetch(
+            entry,
+            [serve(tmp_path, _DripHandler)],
+            tmp_path / "raw",
+            timeout_seconds=5,
+            deadline_seconds=1.0,
+            progress=False,
+        )
+    assert time.monotonic() - start < 10  # one byte every 50 ms never times out a read
+    assert "still sending after 1 s" in str(info.value)
+    assert list((tmp_path / "raw").iterdir()) == []
+
+
+def test_an_announced_size_over_the_ceiling_is_refused_before_reading(
+    mirror, serve, tmp_path: Path
+) -> None:
+    folder, files = mirror
+    entry = FileEntry.model_validate(files["train_images"])
+    size = (folder / entry.name).stat().st_size
+    with pytest.raises(DownloadError, match=f"{size:,} bytes announced, over"):
+        fetch(entry, [serve(folder)], tmp_path / "raw", max_bytes=size - 1, progress=False)
+
+
+def test_retry_waits_double_up_to_the_maximum(serve, tmp_path: Path) -> None:
+    class BusyHandler(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_error(503, "busy")
+
+    delays: list[float] = []
+    entry = FileEntry.model_validate({"name": "f.gz", "md5": "0" * 32})
+    with pytest.raises(DownloadError, match="after 7 tries"):
+        fetch(
+            entry,
+            [serve(tmp_path, BusyHandler)],
+            tmp_path / "raw",
+            retries=6,
+            backoff_seconds=0.5,
+            max_backoff_seconds=3.0,
+            progress=False,
+            sleep=delays.append,
+        )
+    assert delays == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+
+
+def test_temporary_files_of_a_killed_download_are_removed_on_the_next_run(
+    mirror, serve, tmp_path: Path
+) -> None:
+    folder, files = mirror
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    leftover = raw / f".tmp-k1ll3d-{files['train_images']['name']}"
+    leftover.write_bytes(b"half a file")
+    unrelated = raw / "notes.txt"
+    unrelated.write_text("mine")
+    download_all(_config([serve(folder)], files), raw, progress=False)
+    assert not leftover.exists() and unrelated.exists()
+    assert not list(raw.glob(".tmp-*"))

@@ -110,8 +110,16 @@ class DataConfig(_Section):
     # Network errors are retried this many times per mirror, with backoff doubling
     # from `backoff_seconds`; a checksum mismatch or HTTP 4xx moves to the next mirror.
     retries: Annotated[int, Field(ge=0, le=10)] = 3
-    backoff_seconds: Annotated[float, Field(ge=0)] = 1.0
-    timeout_seconds: PositiveFloat = 30.0
+    backoff_seconds: Annotated[float, Field(ge=0, le=600)] = 1.0
+    # The longest wait between two tries, however many retries came before.
+    max_backoff_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    # Per network read: a mirror silent for this long counts as failed (retried).
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    # Per file and try: a mirror still sending after this long, or sending more than
+    # max_file_megabytes (MNIST's largest file is 9.9 MB), is given up on (the next
+    # mirror is tried). Both bound the time and disk a slow or hostile mirror can take.
+    file_deadline_seconds: Annotated[float, Field(gt=0, le=86400)] = 600.0
+    max_file_megabytes: Annotated[int, Field(ge=1, le=4096)] = 64
 
 
 class NormalizeConfig(_Section):

@@ -1,11 +1,13 @@
 """Fetch files from an ordered list of mirrors, verify their md5, and only then keep them.
 
 A mirror is an http(s):// URL, a file:// URL or a local folder. For each file, the
-mirrors are tried in order: network errors are retried with exponential backoff, a
-checksum mismatch or a definite "no" (HTTP 4xx, missing file) moves on to the next
-mirror. The file streams into a temporary file beside its destination and is renamed
-into place only once its md5 matches, so the destination folder never holds a partial
-or unverified file.
+mirrors are tried in order: network errors are retried with exponential backoff (at
+most `max_backoff_seconds` between tries), a checksum mismatch, a file over the size
+ceiling, a transfer past its deadline or a definite "no" (HTTP 4xx, missing file)
+moves on to the next mirror. The file streams into a temporary file beside its
+destination and is renamed into place only once its md5 matches, so the destination
+folder never holds a partial or unverified file; temporary files that a killed run
+left behind are removed at the start of the next.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ CHUNK_BYTES = 1 << 20
 
 class _ChecksumMismatchError(Exception):
     pass
+
+
+class _OverLimitError(Exception):
+    """The file is larger than the ceiling, or its transfer outlived its deadline."""
 
 
 class _RetryableError(Exception):
@@ -80,18 +86,39 @@ def _open(location: str, timeout: float) -> Iterator[tuple[BinaryIO, int | None]
 
 
 def _copy_verified(
-    location: str, entry: FileEntry, destination: Path, timeout: float, progress: bool
+    location: str,
+    entry: FileEntry,
+    destination: Path,
+    timeout: float,
+    progress: bool,
+    max_bytes: int = 64 << 20,
+    deadline_seconds: float = 600.0,
 ) -> None:
-    """Stream one file to `destination` if its md5 matches; raise otherwise."""
+    """Stream one file to `destination` if its md5 matches; raise otherwise. Reads
+    return as soon as any bytes arrive (`read1`), so a mirror that trickles data still
+    meets the deadline between reads, and no more than `max_bytes` + one chunk is
+    ever read."""
     digest = hashlib.md5()
+    deadline = time.monotonic() + deadline_seconds
+    received = 0
     with atomic_path(destination) as tmp:
         try:
             with _open(location, timeout) as (stream, size), tmp.open("wb") as out:
+                if size is not None and size > max_bytes:
+                    raise _OverLimitError(f"{size:,} bytes announced, over {_limit(max_bytes)}")
                 bar = tqdm(
                     total=size, unit="B", unit_scale=True, desc=entry.name, disable=not progress
                 )
                 with bar:
-                    while chunk := stream.read(CHUNK_BYTES):
+                    while chunk := stream.read1(CHUNK_BYTES):
+                        received += len(chunk)
+                        if received > max_bytes:
+                            raise _OverLimitError(f"more than {_limit(max_bytes)} sent")
+                        if time.monotonic() > deadline:
+                            raise _OverLimitError(
+                                f"still sending after {deadline_seconds:g} s "
+                                f"({received:,} bytes; data.file_deadline_seconds)"
+                            )
                         digest.update(chunk)
                         out.write(chunk)
                         bar.update(len(chunk))
@@ -103,6 +130,21 @@ def _copy_verified(
             )
 
 
+def _limit(max_bytes: int) -> str:
+    return f"{max_bytes / (1 << 20):g} MB (data.max_file_megabytes)"
+
+
+def remove_stale_temporaries(folder: Path, names: list[str]) -> list[Path]:
+    """Delete the temporary files (`files.atomic_path`'s `.tmp-*-<name>`) that a killed
+    download of one of `names` left in `folder`; returns what was removed."""
+    stale = [
+        path for name in names for path in Path(folder).glob(f".tmp-*-{name}") if path.is_file()
+    ]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def fetch(
     entry: FileEntry,
     mirrors: list[str],
@@ -110,14 +152,19 @@ def fetch(
     *,
     retries: int = 3,
     backoff_seconds: float = 1.0,
+    max_backoff_seconds: float = 30.0,
     timeout_seconds: float = 30.0,
+    deadline_seconds: float = 600.0,
+    max_bytes: int = 64 << 20,
     progress: bool = True,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Path:
     """Download `entry` into `folder` from the first mirror that serves it intact.
 
-    Returns the path of the verified file. Raises DownloadError listing what every
-    mirror answered if none did.
+    Each try reads at most `max_bytes` and lasts at most `deadline_seconds` (plus one
+    `timeout_seconds` read); waits between tries double from `backoff_seconds` up to
+    `max_backoff_seconds`. Returns the path of the verified file. Raises DownloadError
+    listing what every mirror answered if none did.
     """
     folder = Path(folder)
     destination = folder / entry.name
@@ -129,15 +176,23 @@ def fetch(
         location = locate(mirror, entry.name)
         for attempt in range(retries + 1):
             try:
-                _copy_verified(location, entry, destination, timeout_seconds, progress)
+                _copy_verified(
+                    location,
+                    entry,
+                    destination,
+                    timeout_seconds,
+                    progress,
+                    max_bytes,
+                    deadline_seconds,
+                )
                 return destination
             except _RetryableError as error:
                 outcome = str(error)
                 if attempt < retries:
-                    sleep(backoff_seconds * 2**attempt)
+                    sleep(_backoff(backoff_seconds, attempt, max_backoff_seconds))
                     continue
                 outcome += f" (after {retries + 1} tries)"
-            except _ChecksumMismatchError as error:
+            except (_ChecksumMismatchError, _OverLimitError) as error:
                 outcome = str(error)
             except urllib.error.HTTPError as error:
                 outcome = f"HTTP {error.code} {error.reason}"
@@ -155,10 +210,16 @@ def fetch(
     raise DownloadError("\n".join(lines))
 
 
+def _backoff(first: float, attempt: int, ceiling: float) -> float:
+    """first * 2**attempt, at most `ceiling` (and no float overflow for any attempt)."""
+    return min(ceiling, first * 2 ** min(attempt, 64)) if first else 0.0
+
+
 def download_all(config: DataConfig, folder: Path, progress: bool = True) -> list[Path]:
     """Fetch the four MNIST files of `config` into `folder`; returns their paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder, [entry.name for entry in config.files.entries()])
     return [
         fetch(
             entry,
@@ -166,7 +227,10 @@ def download_all(config: DataConfig, folder: Path, progress: bool = True) -> lis
             folder,
             retries=config.retries,
             backoff_seconds=config.backoff_seconds,
+            max_backoff_seconds=config.max_backoff_seconds,
             timeout_seconds=config.timeout_seconds,
+            deadline_seconds=config.file_deadline_seconds,
+            max_bytes=config.max_file_megabytes << 20,
             progress=progress,
         )
         for entry in config.files.entries()
