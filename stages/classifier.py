@@ -32,8 +32,8 @@ def main(
     """Fit on the train split only (the holdout stays unseen), then score the test set."""
     with user_errors():
         config = load_params(params).classifier
+        train, test = load_split(data, "train"), load_split(data, "test")
     seed_everything(config.seed)
-    train, test = load_split(data, "train"), load_split(data, "test")
     model = build_classifier()
     train_classifier(model, train, config)
     result = {"test_accuracy": accuracy(model, test), "train_images": len(train.labels)}

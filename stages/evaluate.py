@@ -41,11 +41,12 @@ def main(
     for the holdout images, all against the test set."""
     with user_errors():
         config = load_params(params).evaluate
-        pixels = check_pixels(read_npy(samples / "samples.npy"), str(samples / "samples.npy"))
+        fix = f"rebuild it with `dvc repro -f sample` or restore it with `dvc checkout {samples}`"
+        pixels = check_pixels(read_npy(samples / "samples.npy", fix), str(samples / "samples.npy"))
         labels_path = samples / "labels.npy"
-        labels = read_npy(labels_path) if labels_path.exists() else None
-    extractor = feature_model(load_classifier(classifier))
-    test, holdout = load_split(data, "test"), load_split(data, "holdout")
+        labels = read_npy(labels_path, fix) if labels_path.exists() else None
+        extractor = feature_model(load_classifier(classifier))
+        test, holdout = load_split(data, "test"), load_split(data, "holdout")
     reference = view(extractor, test.images, config.batch_size, test.labels)
 
     generated = view(extractor, to_unit_range(pixels), config.batch_size, labels)

@@ -40,7 +40,9 @@ def main(
     class_grid.png holds one row per digit (sample.class_grid_cols columns)."""
     with user_errors():
         config = load_params(params).sample
-    generator = load_generator(models)
+        generator = load_generator(models)
+        fix = f"restore it with `dvc checkout {models}` or retrain with `dvc repro -f train`"
+        frames = read_npy(models / PROGRESS_FILE, fix)
     z_dim, conditional = generator.config.z_dim, generator.config.conditional
 
     def draw(seed: int, count: int, labels: np.ndarray | None = None) -> np.ndarray:
@@ -67,7 +69,6 @@ def main(
     walk_grid = image_grid(walk_pixels, config.interpolation_rows, config.interpolation_steps)
     save_png(out / "interpolation.png", upscale(walk_grid, SCALE))
 
-    frames = read_npy(models / PROGRESS_FILE)
     save_gif(out / "progress.gif", upscale(frames, SCALE), config.gif_frame_ms)
 
     # A different stream from the grid's, so the grid is not just the first samples.

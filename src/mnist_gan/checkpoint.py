@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnist_gan.errors import CheckpointError
+from mnist_gan.errors import CheckpointError, short_reason
 from mnist_gan.files import atomic_path
 
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -149,5 +149,4 @@ def load(folder: Path) -> Checkpoint | None:
             [_event_from_json(item) for item in header["history"]],
         )
     except Exception as error:  # any damage: a bad zip, a missing key, bad JSON, ...
-        reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
-        raise CheckpointError(f"{path} is unreadable or damaged ({reason})") from None
+        raise CheckpointError(f"{path} is unreadable or damaged ({short_reason(error)})") from None

@@ -13,6 +13,7 @@ from keras import layers
 
 from mnist_gan.config import ClassifierConfig
 from mnist_gan.data import IMAGE_SHAPE, NUM_CLASSES, Split
+from mnist_gan.errors import unreadable
 from mnist_gan.files import atomic_path, write_json
 
 FEATURES_LAYER = "features"
@@ -80,7 +81,15 @@ def save_classifier(model: keras.Model, folder: Path, summary: dict) -> None:
 
 
 def load_classifier(folder: Path) -> keras.Model:
-    """Rebuild the architecture in code and load weights: no deserialized code runs."""
+    """Rebuild the architecture in code and load weights: no deserialized code runs.
+    InputFileError naming the file if the weights are missing or damaged."""
     model = build_classifier()
-    model.load_weights(Path(folder) / WEIGHTS_FILE)
+    path = Path(folder) / WEIGHTS_FILE
+    try:
+        model.load_weights(path)
+    except Exception as error:  # h5py and Keras raise many types for a bad file
+        fix = (
+            f"restore it with `dvc checkout {folder}` or retrain it with `dvc repro -f classifier`"
+        )
+        raise unreadable(path, error, fix) from None
     return model

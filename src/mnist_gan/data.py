@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_gan.errors import IdxError, ParamsError
+from mnist_gan.errors import IdxError, InputFileError, ParamsError
 from mnist_gan.files import read_npy, write_npy
 from mnist_gan.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx_gz
 
@@ -83,8 +83,35 @@ def save_split(folder: Path, name: str, split: Split) -> None:
 
 
 def load_split(folder: Path, name: str) -> Split:
-    """Read a split written by `save_split`."""
-    return Split(
-        read_npy(Path(folder) / f"{name}_images.npy"),
-        read_npy(Path(folder) / f"{name}_labels.npy"),
+    """Read a split written by `save_split`, checked to be one: images float32
+    [N, 28, 28, 1] in [-1, 1], labels [N] of integers in 0..9. InputFileError naming
+    the file and the fix otherwise (a float64 array in 0..255 would train silently)."""
+    fix = f"rebuild it with `dvc repro -f normalize` or restore it with `dvc checkout {folder}`"
+    images_path, labels_path = (
+        Path(folder) / f"{name}_images.npy",
+        Path(folder) / f"{name}_labels.npy",
     )
+    images, labels = read_npy(images_path, fix), read_npy(labels_path, fix)
+    if images.dtype != np.float32 or images.shape[1:] != IMAGE_SHAPE:
+        raise InputFileError(
+            f"{images_path}: {images.dtype} {list(images.shape)}, expected float32 "
+            f"[N, 28, 28, 1]; {fix}"
+        )
+    if not np.all(np.isfinite(images)):
+        raise InputFileError(f"{images_path}: holds NaN or infinite values; {fix}")
+    if images.size and not -1 <= images.min() <= images.max() <= 1:
+        raise InputFileError(
+            f"{images_path}: values in [{images.min():.4g}, {images.max():.4g}], "
+            f"expected [-1, 1]; {fix}"
+        )
+    integer = np.issubdtype(labels.dtype, np.integer)
+    if not integer or labels.shape != images.shape[:1]:
+        raise InputFileError(
+            f"{labels_path}: {labels.dtype} {list(labels.shape)}, expected integers "
+            f"[{len(images)}] (one per image); {fix}"
+        )
+    if labels.size and not 0 <= labels.min() <= labels.max() < NUM_CLASSES:
+        raise InputFileError(
+            f"{labels_path}: labels in [{labels.min()}, {labels.max()}], expected 0..9; {fix}"
+        )
+    return Split(images, labels)

@@ -26,8 +26,23 @@ class CheckpointError(ValueError):
     """A training checkpoint is unreadable or damaged (training then starts fresh)."""
 
 
+class InputFileError(ValueError):
+    """A file a stage reads is missing, damaged or not what it should be."""
+
+
 # What `cli.user_errors` reports in one line: FloatingPointError is a diverged training.
-USER_ERRORS = (ParamsError, DownloadError, IdxError, FloatingPointError)
+USER_ERRORS = (ParamsError, DownloadError, IdxError, InputFileError, FloatingPointError)
+
+
+def short_reason(error: BaseException, limit: int = 200) -> str:
+    """'Type: message' of an exception on one line, at most `limit` characters."""
+    return " ".join(f"{type(error).__name__}: {error}".split())[:limit]
+
+
+def unreadable(path: object, error: BaseException, fix: str) -> InputFileError:
+    """The one-line error for an input file that could not be read: its path, why,
+    and what to do (`fix`, e.g. "restore it with `dvc checkout models/gan`")."""
+    return InputFileError(f"{path}: cannot be read ({short_reason(error)}); {fix}")
 
 
 def registry_entry(registry: Mapping[str, Entry], name: str, key: str, source: str) -> Entry:

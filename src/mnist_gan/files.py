@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from mnist_gan.errors import unreadable
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -60,5 +62,10 @@ def write_npy(path: Path, array: np.ndarray) -> None:
         np.save(tmp, array, allow_pickle=False)
 
 
-def read_npy(path: Path) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+def read_npy(path: Path, fix: str = "restore it with `dvc checkout` or `dvc repro`") -> np.ndarray:
+    """An array saved by `write_npy`; InputFileError naming the file and `fix` if it is
+    missing, truncated or not a plain .npy array (nothing is unpickled)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise unreadable(path, error, fix) from None

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from mnist_gan.config import ModelConfig
+from mnist_gan.errors import unreadable
 from mnist_gan.files import atomic_path, write_json
 from mnist_gan.models import Network, build_discriminator, build_generator
 from mnist_gan.sampling import balanced_labels
@@ -127,9 +128,17 @@ def load_generator(folder: Path) -> Network:
     else the raw one. Rebuilt from `gan.json` in code with only the weights loaded; no
     deserialized code runs (safer than loading a pickled or Lambda-bearing model)."""
     folder = Path(folder)
-    description = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    config = ModelConfig.model_validate(description["model"])
-    generator = build_generator(config)
+    fix = f"restore it with `dvc checkout {folder}` or retrain with `dvc repro -f train`"
+    path = folder / CONFIG_FILE
+    try:
+        description = json.loads(path.read_text(encoding="utf-8"))
+        generator = build_generator(ModelConfig.model_validate(description["model"]))
+    except Exception as error:  # missing, not JSON, no "model", a config that fails
+        raise unreadable(path, error, fix) from None
     averaged = folder / EMA_GENERATOR_FILE
-    generator.model.load_weights(averaged if averaged.exists() else folder / GENERATOR_FILE)
+    path = averaged if averaged.exists() else folder / GENERATOR_FILE
+    try:
+        generator.model.load_weights(path)
+    except Exception as error:  # h5py and Keras raise many types for a bad file
+        raise unreadable(path, error, fix) from None
     return generator
