@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import annotated_types
 import pytest
+from pydantic import BaseModel
 
-from mnist_gan.config import OFFICIAL_MIRRORS, ParamsError, load_params, parse_params
+from mnist_gan.config import OFFICIAL_MIRRORS, Params, ParamsError, load_params, parse_params
 
 
 def test_repo_params_load_with_the_issue_defaults(raw: dict) -> None:
@@ -37,6 +39,7 @@ def _error(raw: dict) -> str:
         ("train", "steps", True, "train.steps = True"),
         ("train", "loss", 3, "train.loss = 3: Input should be a valid string"),
         ("train", "penalties", {"r1": -1.0}, "train.penalties.r1 = -1.0"),
+        ("train", "penalties", {"r1": 1e9}, "train.penalties.r1 = 1000000000.0"),
         ("sample", "count", 0, "sample.count = 0: Input should be greater than or equal to 1"),
         ("evaluate", "coverage_threshold", 1.5, "evaluate.coverage_threshold = 1.5"),
     ],
@@ -115,3 +118,48 @@ def test_no_value_key_or_count_of_problems_makes_the_message_long(raw: dict) -> 
     assert "data.files.train_images.name" in message and "plain file name" in message
     assert "... and 4983 more" in message
     assert len(message) < 10_000 and max(len(line) for line in message.splitlines()) < 700
+
+
+UPPER_BOUNDS = (annotated_types.Le, annotated_types.Lt)
+
+
+def _numeric_fields(model: type[BaseModel], prefix: str = ""):
+    """(key, FieldInfo, annotation) of every int or float field, nested sections included."""
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _numeric_fields(annotation, f"{prefix}{name}.")
+        elif annotation in (int, float):
+            yield f"{prefix}{name}", info
+
+
+def test_every_number_in_the_schema_has_an_upper_bound() -> None:
+    """A param that sizes memory or time cannot be set past a limit (penalty weights,
+    dict values, are bounded too: see test_bad_value_names_key_value_and_rule)."""
+    unbounded = [
+        key
+        for key, info in _numeric_fields(Params)
+        if not any(
+            isinstance(rule, (annotated_types.Le, annotated_types.Lt)) for rule in info.metadata
+        )
+    ]
+    assert unbounded == []
+    assert len(list(_numeric_fields(Params))) > 40  # the walk reaches every section
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("train", "batch_size", 100_000),
+        ("sample", "count", 8_000_000),
+        ("model", "g_width", 4096),
+        ("evaluate", "kid_subsets", 10**9),
+        ("train", "seed", -1),
+    ],
+)
+def test_values_past_their_limit_are_refused_with_the_limit(raw, section, key, value) -> None:
+    bad = copy.deepcopy(raw)
+    bad[section][key] = value
+    message = _error(bad)
+    assert f"{section}.{key} = {value}" in message
+    assert "less than or equal to" in message or "greater than or equal to" in message

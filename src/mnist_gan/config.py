@@ -83,8 +83,13 @@ def _mirror(location: str) -> str:
 FileName = Annotated[str, AfterValidator(_plain_file_name)]
 Md5 = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 Mirror = Annotated[str, AfterValidator(_mirror)]
-PositiveInt = Annotated[int, Field(ge=1)]
-PositiveFloat = Annotated[float, Field(gt=0)]
+# Every number that sizes memory or time has an upper bound (tests/test_config.py
+# checks that none is unbounded), so a typo'd extra digit fails here, not hours later.
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+Steps = Annotated[int, Field(ge=1, le=10_000_000)]
+LearningRate = Annotated[float, Field(gt=0, le=1)]
+Width = Annotated[int, Field(ge=1, le=1024)]
+Side = Annotated[int, Field(ge=1, le=64)]  # cells of a picture's row or column
 
 
 class FileEntry(_Section):
@@ -128,16 +133,16 @@ class NormalizeConfig(_Section):
     # The last `holdout` training images are held out of every model: the evaluate
     # stage measures them as the real-data ceiling. Match it to `sample.count`, since
     # FID is biased by sample size.
-    holdout: Annotated[int, Field(ge=0)] = 10000
+    holdout: Annotated[int, Field(ge=0, le=1_000_000)] = 10000
 
 
 class ClassifierConfig(_Section):
     """The evaluation CNN that the metrics look through (classifier stage)."""
 
-    epochs: PositiveInt = 12
-    batch_size: PositiveInt = 128
-    learning_rate: PositiveFloat = 1e-3
-    seed: int = 0
+    epochs: Annotated[int, Field(ge=1, le=1000)] = 12
+    batch_size: Annotated[int, Field(ge=1, le=8192)] = 128
+    learning_rate: LearningRate = 1e-3
+    seed: Seed = 0
 
 
 class ModelConfig(_Section):
@@ -145,15 +150,15 @@ class ModelConfig(_Section):
 
     # A key of models.ARCHITECTURES: mlp ("GANs in Action" ch. 3) or dcgan.
     arch: str = "dcgan"
-    z_dim: PositiveInt = 100
+    z_dim: Width = 100
     # G and D take the digit as a second input (projection discriminator).
     conditional: bool = True
     # mlp: width of the one hidden layer (128 in the book).
-    hidden_units: PositiveInt = 128
+    hidden_units: Annotated[int, Field(ge=1, le=8192)] = 128
     # dcgan: channels at 14x14 (7x7 has twice as many), extra 3x3 convolutions per
     # resolution, and the normalization after hidden layers.
-    g_width: PositiveInt = 32
-    d_width: PositiveInt = 32
+    g_width: Width = 32
+    d_width: Width = 32
     g_depth: Annotated[int, Field(ge=0, le=8)] = 0
     d_depth: Annotated[int, Field(ge=0, le=8)] = 0
     g_norm: Literal["batch", "layer", "none"] = "batch"
@@ -165,7 +170,7 @@ class ModelConfig(_Section):
 class Adam(_Section):
     """One network's Adam optimizer."""
 
-    learning_rate: PositiveFloat = 2e-4
+    learning_rate: LearningRate = 2e-4
     beta_1: Annotated[float, Field(ge=0, lt=1)] = 0.5
     beta_2: Annotated[float, Field(ge=0, lt=1)] = 0.999
 
@@ -175,9 +180,9 @@ class TrainConfig(_Section):
 
     # A key of losses.LOSSES.
     loss: str = "non_saturating"
-    batch_size: PositiveInt = 64
-    steps: PositiveInt = 14000
-    seed: int = 0
+    batch_size: Annotated[int, Field(ge=1, le=4096)] = 64
+    steps: Steps = 14000
+    seed: Seed = 0
     # Adam for each network (DCGAN's 2e-4 and beta_1 0.5 by default; the book used
     # Keras' defaults, 1e-3 and 0.9, for both).
     g_adam: Adam = Adam()
@@ -186,18 +191,21 @@ class TrainConfig(_Section):
     d_steps: Annotated[int, Field(ge=1, le=10)] = 1
     # Weight of each discriminator regularizer of penalties.PENALTIES (absent or 0:
     # off): gradient_penalty is WGAN-GP's lambda, r1 is R1's gamma.
-    penalties: dict[str, Annotated[float, Field(ge=0)]] = {"gradient_penalty": 0.0, "r1": 0.0}
+    penalties: dict[str, Annotated[float, Field(ge=0, le=1e6)]] = {
+        "gradient_penalty": 0.0,
+        "r1": 0.0,
+    }
     # Exponential moving average of the generator's weights, the generator the sample
     # stage draws from (0: off, use the raw weights). Its batch-norm statistics are
     # recomputed for the averaged weights.
     ema: Annotated[float, Field(ge=0, lt=1)] = 0.999
-    log_every: PositiveInt = 1000
-    sample_every: PositiveInt = 1000
+    log_every: Steps = 1000
+    sample_every: Steps = 1000
     # A cheap FID and classifier score on `eval_samples` fixed-latent samples.
-    eval_every: PositiveInt = 2000
-    eval_samples: Annotated[int, Field(ge=2)] = 2000
+    eval_every: Steps = 2000
+    eval_samples: Annotated[int, Field(ge=2, le=60_000)] = 2000
     # Steps run inside one compiled call: more means less Python overhead per step.
-    steps_per_call: PositiveInt = 100
+    steps_per_call: Annotated[int, Field(ge=1, le=10_000)] = 100
     # XLA compilation of the training loop: true, false, or "auto" (on with a GPU; on
     # a CPU, as the architecture's registry entry says: see models.ARCHITECTURES).
     jit: bool | Literal["auto"] = "auto"
@@ -212,7 +220,7 @@ class TrainConfig(_Section):
     # Save a resumable checkpoint this often (a multiple of log_every); a killed run
     # resumes from the last one. The last is kept (a persisted DVC output): a finished
     # run forced to rerun with the same params and data goes straight to saving.
-    checkpoint_every: PositiveInt = 2000
+    checkpoint_every: Steps = 2000
 
     def active_penalties(self) -> dict[str, float]:
         """The penalties with a positive weight, in the order params.yaml lists them."""
@@ -231,33 +239,35 @@ class TrainConfig(_Section):
 class SampleConfig(_Section):
     """What the sample stage draws from the trained generator."""
 
-    count: PositiveInt = 10000
-    seed: int = 0
-    grid_rows: PositiveInt = 4
-    grid_cols: PositiveInt = 4
+    # At most 50,000: evaluate's nearest-neighbour blocks are 2,000 x count float64
+    # (0.8 GB at 50,000), and FID needs no more.
+    count: Annotated[int, Field(ge=1, le=50_000)] = 10000
+    seed: Seed = 0
+    grid_rows: Side = 4
+    grid_cols: Side = 4
     # Conditional models: class_grid.png has one row per digit, this many columns.
-    class_grid_cols: PositiveInt = 10
+    class_grid_cols: Side = 10
     # Latent-space walks: rows of `interpolation_steps` images between two latents.
-    interpolation_rows: PositiveInt = 8
-    interpolation_steps: Annotated[int, Field(ge=2)] = 10
+    interpolation_rows: Side = 8
+    interpolation_steps: Annotated[int, Field(ge=2, le=64)] = 10
     # Frame time of the training-progress animation, in milliseconds.
-    gif_frame_ms: PositiveInt = 200
+    gif_frame_ms: Annotated[int, Field(ge=1, le=60_000)] = 200
 
 
 class EvaluateConfig(_Section):
     """How the evaluate stage scores samples."""
 
-    batch_size: PositiveInt = 1000
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
     # A class counts as covered when it holds at least this fraction of samples.
     coverage_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.02
     # KID: mean and spread of unbiased MMD^2 over random subsets of each set.
-    kid_subsets: PositiveInt = 100
-    kid_subset_size: Annotated[int, Field(ge=2)] = 1000
+    kid_subsets: Annotated[int, Field(ge=1, le=1000)] = 100
+    kid_subset_size: Annotated[int, Field(ge=2, le=10_000)] = 1000
     # Nearest-neighbour k of precision/recall (Kynkaanniemi et al.: 3) and of
     # density/coverage (Naeem et al.: 5).
-    k_precision_recall: PositiveInt = 3
-    k_density_coverage: PositiveInt = 5
-    seed: int = 0
+    k_precision_recall: Annotated[int, Field(ge=1, le=100)] = 3
+    k_density_coverage: Annotated[int, Field(ge=1, le=100)] = 5
+    seed: Seed = 0
 
 
 class Params(_Section):
