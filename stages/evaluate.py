@@ -51,15 +51,24 @@ def main(
 
     generated = view(extractor, to_unit_range(pixels), config.batch_size, labels)
     result = evaluate(generated, reference, config)
-    if len(holdout.labels) > 1:  # a covariance needs two images
+    skipped = {"samples": result.pop("skipped", {})}
+    if len(holdout.labels):  # normalize.holdout: 0 leaves no ceiling to measure
         real = view(extractor, holdout.images, config.batch_size, holdout.labels)
         result["real"] = evaluate(real, reference, config)
+        skipped["real"] = result["real"].pop("skipped", {})
+    else:
+        typer.echo("no held-out images (normalize.holdout: 0): the real-data ceiling is skipped")
     write_json(out, result)
     write_csv(histogram, class_histogram_rows(result, reference))
 
+    for which, reasons in skipped.items():
+        for name, reason in reasons.items():
+            typer.echo(f"skipped {name} for the {which}: {reason}")
     for key in SUMMARY:
-        real = f" (real: {result['real'][key]:.4g})" if "real" in result else ""
-        typer.echo(f"{key}: {result[key]:.4g}{real}")
+        value = f"{result[key]:.4g}" if key in result else "skipped"
+        real = result.get("real", {})
+        ceiling = f" (real: {real[key]:.4g})" if key in real else ""
+        typer.echo(f"{key}: {value}{ceiling}")
 
 
 if __name__ == "__main__":

@@ -157,3 +157,24 @@ def test_knn_radii_are_the_sorted_distances_for_every_k() -> None:
     distances = np.sort(np.sqrt(squared), axis=1)
     np.testing.assert_allclose(radii[2], distances[:, 2], atol=1e-9)
     np.testing.assert_allclose(radii[9], distances[:, 9], atol=1e-9)
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_too_few_images_skip_the_metrics_that_need_more_and_say_why(count: int) -> None:
+    """sample.count 1 or 3 (or a tiny holdout): no LinAlgError or index error; the
+    metrics that can run do, the others are listed with the reason."""
+    rng = np.random.default_rng(0)
+    few = ClassifierView(rng.normal(size=(count, 4)), np.eye(10)[:count], np.arange(count))
+    reference = ClassifierView(rng.normal(size=(50, 4)), np.eye(10).repeat(5, axis=0))
+    result = evaluate(few, reference, CONFIG)
+    assert result["num_images"] == count and result["label_accuracy"] == 1.0
+    assert np.isfinite(result["inception_score"])
+    expected = {"prdc": "needs at least 6 images per set, got"}  # k = 5, plus the image
+    if count < 2:
+        expected |= {"fid": "needs at least 2", "kid": "needs at least 2"}
+    else:
+        assert np.isfinite(result["fid"]) and np.isfinite(result["kid"])
+    assert set(result["skipped"]) == set(expected)
+    for name, reason in expected.items():
+        assert reason in result["skipped"][name]
+    assert "precision" not in result

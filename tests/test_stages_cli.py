@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.helpers import REPO_ROOT, run_stage
+from mnist_gan.classifier import build_classifier, save_classifier
+from mnist_gan.data import Split, save_split
+from tests.helpers import REPO_ROOT, run_stage, synthetic_digits
 
 STAGES = ("download", "normalize", "classifier", "train", "sample", "evaluate")
 
@@ -68,3 +72,33 @@ def test_train_stage_fails_before_training_and_writes_nothing(tmp_path: Path) ->
     assert process.returncode == 2
     assert "model.arch = 'transformer': unknown; choose one of dcgan, mlp" in (process.stderr)
     assert not out.exists()
+
+
+def test_evaluate_scores_one_sample_without_a_holdout_and_says_what_it_skipped(
+    tmp_path: Path,
+) -> None:
+    """sample.count 1 and normalize.holdout 0: the stage succeeds, writes the metrics it
+    can compute, and names each one it skipped with the reason."""
+    pixels, labels = synthetic_digits(40, seed=0)
+    images = pixels[..., None] / np.float32(127.5) - 1
+    save_split(tmp_path / "data", "test", Split(images, labels))
+    save_split(tmp_path / "data", "holdout", Split(images[:0], labels[:0]))
+    save_classifier(build_classifier(), tmp_path / "classifier", {})
+    (tmp_path / "samples").mkdir()
+    np.save(tmp_path / "samples" / "samples.npy", pixels[:1])
+    out = tmp_path / "eval.json"
+    process = run_stage(
+        "evaluate",
+        "--samples", str(tmp_path / "samples"),
+        "--data", str(tmp_path / "data"),
+        "--classifier", str(tmp_path / "classifier"),
+        "--out", str(out),
+        "--histogram", str(tmp_path / "histogram.csv"),
+    )  # fmt: skip
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert "the real-data ceiling is skipped" in process.stdout
+    assert "skipped fid for the samples: needs at least 2 images per set, got 1" in (process.stdout)
+    assert "fid: skipped" in process.stdout
+    result = json.loads(out.read_text())
+    assert result["num_images"] == 1 and "fid" not in result and "real" not in result
+    assert "inception_score" in result

@@ -22,6 +22,17 @@ from mnist_gan.data import NUM_CLASSES
 DISTANCE_CHUNK = 2000
 
 
+class TooFewImagesError(ValueError):
+    """A metric needs more images than a set has; `evaluate` skips it and says why."""
+
+
+def _require(count: int, *views: ClassifierView) -> None:
+    for seen in views:
+        if len(seen.features) < count:
+            got = len(seen.features)
+            raise TooFewImagesError(f"needs at least {count} images per set, got {got}")
+
+
 @dataclass(frozen=True)
 class ClassifierView:
     """features: float64 [N, F] penultimate activations; probabilities: float64 [N, 10];
@@ -96,6 +107,7 @@ def fid(
     candidates: ClassifierView, reference: ClassifierView, config: EvaluateConfig
 ) -> dict[str, float]:
     """Fréchet distance in the classifier's feature space (lower is better)."""
+    _require(2, candidates, reference)  # a covariance
     return {"fid": feature_fid(candidates.features, reference.features)}
 
 
@@ -120,6 +132,7 @@ def kid(
 ) -> dict[str, float]:
     """Kernel inception distance: the mean (and standard deviation) of unbiased MMD^2
     over `config.kid_subsets` random subsets of `config.kid_subset_size` per set."""
+    _require(2, candidates, reference)  # the unbiased estimate leaves the diagonal out
     rng = np.random.default_rng(config.seed)
     size = min(config.kid_subset_size, len(candidates.features), len(reference.features))
     values = [
@@ -194,6 +207,8 @@ def prdc(
 def precision_recall_density_coverage(
     candidates: ClassifierView, reference: ClassifierView, config: EvaluateConfig
 ) -> dict[str, float]:
+    # The k-th nearest other image of each: k + 1 images per set.
+    _require(max(config.k_precision_recall, config.k_density_coverage) + 1, candidates, reference)
     return prdc(
         candidates.features,
         reference.features,
@@ -274,8 +289,15 @@ def evaluate(
     config: EvaluateConfig,
     metrics: dict[str, Metric] = METRICS,
 ) -> dict:
-    """Run every metric; returns their merged dicts plus `num_images`."""
+    """Run every metric; returns their merged dicts plus `num_images`, and under
+    `skipped` why a metric that needs more images than a set holds was left out."""
     result: dict = {"num_images": len(candidates.features)}
-    for metric in metrics.values():
-        result.update(metric(candidates, reference, config))
+    skipped = {}
+    for name, metric in metrics.items():
+        try:
+            result.update(metric(candidates, reference, config))
+        except TooFewImagesError as reason:
+            skipped[name] = str(reason)
+    if skipped:
+        result["skipped"] = skipped
     return result
