@@ -14,19 +14,17 @@ def fixed_latents(seed: int, count: int, z_dim: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((count, z_dim)).astype(np.float32)
 
 
-def interpolation_latents(seed: int, rows: int, steps: int, z_dim: int) -> np.ndarray:
-    """float32 [rows * steps, z_dim]: for each row, `steps` points on the spherical
-    path (slerp) between two seeded latents, ends included. Slerp keeps the points at
+def slerp(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
+    """float64 [R, steps, z_dim]: for each row of start and end [R, z_dim], `steps`
+    points on the spherical path between them, ends included. Slerp keeps the points at
     the norm a Gaussian latent typically has, where a straight line would cut through
     the low-density middle. Where the two ends are (nearly) parallel or opposite, as
     they always are for z_dim 1, the great circle is undefined and the row is the
     straight line between them."""
-    ends = fixed_latents(seed, 2 * rows, z_dim).astype(np.float64).reshape(rows, 2, z_dim)
-    start, end = ends[:, 0], ends[:, 1]
     cos = np.sum(start * end, axis=1) / (
         np.linalg.norm(start, axis=1) * np.linalg.norm(end, axis=1)
     )
-    omega = np.arccos(np.clip(cos, -1.0, 1.0))[:, None, None]  # [rows, 1, 1]
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))[:, None, None]  # [R, 1, 1]
     t = np.linspace(0.0, 1.0, steps)[None, :, None]  # [1, steps, 1]
     line = (1 - t) * start[:, None] + t * end[:, None]
     degenerate = np.sin(omega) < 1e-6
@@ -34,7 +32,14 @@ def interpolation_latents(seed: int, rows: int, steps: int, z_dim: int) -> np.nd
         arc = (
             np.sin((1 - t) * omega) * start[:, None] + np.sin(t * omega) * end[:, None]
         ) / np.sin(omega)
-    path = np.where(degenerate, line, arc)
+    return np.where(degenerate, line, arc)
+
+
+def interpolation_latents(seed: int, rows: int, steps: int, z_dim: int) -> np.ndarray:
+    """float32 [rows * steps, z_dim]: for each row, `steps` points on the spherical
+    path (`slerp`) between two seeded latents, ends included."""
+    ends = fixed_latents(seed, 2 * rows, z_dim).astype(np.float64).reshape(rows, 2, z_dim)
+    path = slerp(ends[:, 0], ends[:, 1], steps)
     return path.reshape(rows * steps, z_dim).astype(np.float32)
 
 

@@ -1,0 +1,89 @@
+"""`python -m mnist_gan generate`: digits from a trained generator, as a PNG grid or a
+.npy array (also the `mnist-gan` command once the project is pip-installed)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from mnist_gan.cli import new_app, user_errors
+from mnist_gan.errors import ParamsError
+from mnist_gan.files import write_npy
+from mnist_gan.generate import TRUNCATION_RANGE, load_generator
+from mnist_gan.grid import image_grid, save_png, upscale
+
+app = new_app(__doc__)
+GRID_COLS = 10
+SCALE = 4  # as the sample stage's pictures
+
+
+@app.callback()
+def main() -> None:
+    """Use a trained MNIST GAN."""
+
+
+def _digits(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ParamsError(
+            f"--digits takes digits separated by commas, got {text[:100]!r}"
+        ) from None
+
+
+def _save(out: Path, pixels: np.ndarray, cols: int) -> None:
+    """uint8 [N, 28, 28] as a .npy array or a PNG grid of `cols` columns."""
+    if out.suffix == ".npy":
+        write_npy(out, pixels)
+        return
+    rows = math.ceil(len(pixels) / cols)
+    padded = np.zeros((rows * cols, *pixels.shape[1:]), np.uint8)
+    padded[: len(pixels)] = pixels
+    save_png(out, upscale(image_grid(padded, rows, cols), SCALE))
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Where to write: a .png grid or a .npy array.")],
+    model: Annotated[Path, typer.Option(help="A model folder (models/gan).")] = Path("models/gan"),
+    digits: Annotated[
+        str | None, typer.Option(help="Digits to draw, e.g. 0,1,7 (conditional models).")
+    ] = None,
+    count: Annotated[int | None, typer.Option(help="How many images (default 16).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the latents.", min=0)] = 0,
+    truncation: Annotated[
+        float | None,
+        typer.Option(help=f"Truncate latents to [-t, t], t in {list(TRUNCATION_RANGE)}."),
+    ] = None,
+    interpolate: Annotated[
+        tuple[int, int] | None,
+        typer.Option(help="A walk between the latents of two seeds A B."),
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Images in the walk.")] = 10,
+) -> None:
+    """Draw digits (or a latent walk) and write them to --out."""
+    with user_errors():
+        if out.suffix not in {".png", ".npy"}:
+            raise ParamsError(f"--out must end in .png or .npy, got {str(out)[:200]!r}")
+        generator = load_generator(model)
+        if interpolate is not None:
+            chosen = _digits(digits) or [None]
+            if len(chosen) != 1:
+                raise ParamsError("a walk keeps one digit: give --digits a single digit")
+            pixels = generator.interpolate(*interpolate, steps=steps, digit=chosen[0])
+            cols = len(pixels)
+        else:
+            pixels = generator.generate(_digits(digits), count, seed, truncation)
+            cols = min(len(pixels), GRID_COLS)
+        _save(out, pixels, cols)
+    typer.echo(f"wrote {len(pixels)} images to {out}")
+
+
+if __name__ == "__main__":
+    app()
