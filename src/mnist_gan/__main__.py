@@ -11,7 +11,7 @@ import numpy as np
 import typer
 
 from mnist_gan.cli import new_app, user_errors
-from mnist_gan.errors import ParamsError
+from mnist_gan.errors import ParamsError, quote
 from mnist_gan.files import write_npy
 from mnist_gan.generate import TRUNCATION_RANGE, load_generator
 from mnist_gan.grid import image_grid, save_png, upscale
@@ -32,9 +32,7 @@ def _digits(text: str | None) -> list[int] | None:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ParamsError(
-            f"--digits takes digits separated by commas, got {text[:100]!r}"
-        ) from None
+        raise ParamsError(f"--digits takes digits separated by commas, got {quote(text)}") from None
 
 
 def _save(out: Path, pixels: np.ndarray, cols: int) -> None:
@@ -70,7 +68,7 @@ def generate(
     """Draw digits (or a latent walk) and write them to --out."""
     with user_errors():
         if out.suffix not in {".png", ".npy"}:
-            raise ParamsError(f"--out must end in .png or .npy, got {str(out)[:200]!r}")
+            raise ParamsError(f"--out must end in .png or .npy, got {quote(str(out))}")
         generator = load_generator(model)
         if interpolate is not None:
             chosen = _digits(digits) or [None]

@@ -28,11 +28,9 @@ from pydantic import (
     model_validator,
 )
 
-from mnist_gan.errors import ParamsError
+from mnist_gan.errors import QUOTE_CHARS, ParamsError, quote
 
-# A message quotes at most this much of a bad value or key, and lists at most this many
-# problems: params.yaml can hold anything, an error message must stay readable.
-QUOTE_CHARS = 200
+# An error message lists at most this many problems, however many params.yaml holds.
 LISTED_ERRORS = 20
 
 OFFICIAL_MIRRORS = (
@@ -43,14 +41,6 @@ OFFICIAL_MIRRORS = (
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-def quote(value: Any) -> str:
-    """repr(value), cut to QUOTE_CHARS characters with the full length said."""
-    text = repr(value)
-    if len(text) <= QUOTE_CHARS:
-        return text
-    return f"{text[:QUOTE_CHARS]}... ({len(text):,} characters)"
 
 
 def _plain_file_name(name: str) -> str:

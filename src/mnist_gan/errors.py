@@ -5,9 +5,12 @@ They live in this small module so that a stage turning them into one line
 """
 
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 Entry = TypeVar("Entry")
+# A message quotes at most this much of a value from params or the command line: they
+# can hold anything, and an error message must stay readable.
+QUOTE_CHARS = 200
 
 
 class ParamsError(ValueError):
@@ -34,6 +37,14 @@ class InputFileError(ValueError):
 USER_ERRORS = (ParamsError, DownloadError, IdxError, InputFileError, FloatingPointError)
 
 
+def quote(value: Any) -> str:
+    """repr(value), cut to QUOTE_CHARS characters with the full length said."""
+    text = repr(value)
+    if len(text) <= QUOTE_CHARS:
+        return text
+    return f"{text[:QUOTE_CHARS]}... ({len(text):,} characters)"
+
+
 def short_reason(error: BaseException, limit: int = 200) -> str:
     """'Type: message' of an exception on one line, at most `limit` characters."""
     return " ".join(f"{type(error).__name__}: {error}".split())[:limit]
@@ -51,7 +62,7 @@ def registry_entry(registry: Mapping[str, Entry], name: str, key: str, source: s
     choose one of dcgan, mlp (models.ARCHITECTURES)"."""
     if name not in registry:
         raise ParamsError(
-            f"{key} = {name[:100]!r}: unknown; choose one of "
+            f"{key} = {quote(name)}: unknown; choose one of "
             f"{', '.join(sorted(registry))} ({source})"
         )
     return registry[name]

@@ -21,7 +21,7 @@ from mnist_gan.data import NUM_CLASSES
 from mnist_gan.errors import ParamsError
 from mnist_gan.gan import load_generator as load_network
 from mnist_gan.models import Network
-from mnist_gan.sampling import balanced_labels, generate_pixels, slerp
+from mnist_gan.sampling import balanced_labels, fixed_latents, generate_pixels, slerp
 
 MAX_COUNT = 100_000  # images per call: 78 MB of pixels
 TRUNCATION_RANGE = (0.1, 4.0)  # below 0.1 the rejection sampling takes too many rounds
@@ -31,13 +31,14 @@ def latents(seed: int, count: int, z_dim: int, truncation: float | None = None) 
     """float32 [count, z_dim] ~ N(0, 1) from `seed` (the sample stage's stream), or with
     `truncation` t from the normal truncated to [-t, t]: entries outside are redrawn
     (BigGAN's truncation trick: smaller t, more typical and less varied digits)."""
+    if truncation is None:
+        return fixed_latents(seed, count, z_dim)
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((count, z_dim))
-    if truncation is not None:
+    outside = np.abs(z) > truncation
+    while outside.any():
+        z[outside] = rng.standard_normal(int(outside.sum()))
         outside = np.abs(z) > truncation
-        while outside.any():
-            z[outside] = rng.standard_normal(int(outside.sum()))
-            outside = np.abs(z) > truncation
     return z.astype(np.float32)
 
 

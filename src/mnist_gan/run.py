@@ -160,6 +160,7 @@ def train_gan(
         return step % period == 0 or step == train.steps
 
     step = state.step
+    resumed_at_end = step == train.steps  # the loop below runs no step
     window_sum, window_steps = np.zeros(len(StepMetrics._fields)), 0
     periods = (train.log_every, train.sample_every, train.eval_every, train.checkpoint_every)
     with (
@@ -203,5 +204,6 @@ def train_gan(
                 state.step, state.variables = step, trainer.state()
                 checkpoint.save(checkpoints, state)
 
-    gan.calibrate_average(train.seed)  # for a run resumed at its last step; idempotent
+    if resumed_at_end:  # otherwise the last step's grid and probe calibrated the average
+        gan.calibrate_average(train.seed)
     return TrainedGAN(gan, np.stack(state.grids), state.last_logged())
