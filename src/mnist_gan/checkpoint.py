@@ -30,6 +30,7 @@ IDENTITY_PARTS = {
     "params": "other params",
     "data": "other training data",
     "code": "other project code",
+    "probe": "another classifier or reference set for the quality probe",
     "libraries": "other library versions",
 }
 
@@ -42,17 +43,23 @@ def _sha256(*chunks: bytes) -> str:
 
 
 def run_identity(
-    description: dict, images: np.ndarray, labels: np.ndarray, code: str
+    description: dict,
+    images: np.ndarray,
+    labels: np.ndarray,
+    code: str,
+    probe: tuple[bytes, ...] = (),
 ) -> dict[str, str]:
     """What a run's results depend on: the resolved params (JSON), the training images
-    and labels, the digest of the project code it runs (sources.code_digest), and the
-    TensorFlow, Keras and NumPy versions."""
+    and labels, the digest of the project code it runs (sources.code_digest), what the
+    logged quality probe measures against (`probe`: the classifier's weights and the
+    reference images, as bytes), and the TensorFlow, Keras and NumPy versions."""
     return {
         "params": _sha256(json.dumps(description, sort_keys=True).encode()),
         "data": _sha256(
             np.ascontiguousarray(images).tobytes(), np.ascontiguousarray(labels).tobytes()
         ),
         "code": code,
+        "probe": _sha256(*probe),
         "libraries": f"tensorflow {tf.__version__}, keras {keras.__version__}, "
         f"numpy {np.__version__}",
     }

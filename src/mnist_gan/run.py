@@ -22,7 +22,7 @@ from tqdm import tqdm
 from dvclive import Live
 from mnist_gan import checkpoint
 from mnist_gan.checkpoint import Checkpoint, Event, Logged, Sampled
-from mnist_gan.classifier import feature_model, load_classifier
+from mnist_gan.classifier import WEIGHTS_FILE, feature_model, load_classifier
 from mnist_gan.config import EvaluateConfig, ModelConfig, TrainConfig
 from mnist_gan.data import Split, to_unit_range
 from mnist_gan.errors import CheckpointError
@@ -149,7 +149,10 @@ def train_gan(
     # --- resume: only this exact run's checkpoint; workers of a multi-worker run
     # must start from the same state, so they never resume.
     description = {"model": model.model_dump(), "train": train.model_dump()}
-    identity = checkpoint.run_identity(description, data.images, data.labels, code)
+    # The probe's curve is replayed on resume, so its classifier and reference images
+    # are part of the run too.
+    probe_inputs = ((classifier / WEIGHTS_FILE).read_bytes(), reference_images.tobytes())
+    identity = checkpoint.run_identity(description, data.images, data.labels, code, probe_inputs)
     if is_multi_worker(strategy):
         state = Checkpoint(identity, 0, trainer.state())
     else:
