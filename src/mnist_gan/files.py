@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,35 @@ def atomic_path(destination: Path) -> Iterator[Path]:
         tmp.replace(destination)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(destination: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside `destination`; on success it replaces
+    `destination` whole (an older folder there is removed after the swap).
+
+    On any exception the temporary folder is removed and `destination` is untouched.
+    The two renames are not one atomic step: a crash between them leaves no folder at
+    `destination` (never a mixed one), and the next run writes it again. Temporary
+    folders a killed run left beside `destination` are removed first.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    for stale in destination.parent.glob(f".tmp-*-{destination.name}*"):  # a killed run's
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(
+        tempfile.mkdtemp(prefix=".tmp-", suffix=f"-{destination.name}", dir=destination.parent)
+    )
+    old = tmp.with_name(tmp.name + ".old")
+    try:
+        yield tmp
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp creates 0700; give the usual permissions
+        if destination.exists():
+            destination.replace(old)
+        tmp.replace(destination)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_json(path: Path, data: Any) -> None:

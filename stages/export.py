@@ -1,0 +1,37 @@
+"""Stage `export`: the trained generator as a TensorFlow SavedModel that needs no
+project code (see mnist_gan.export for its signature)."""
+
+from pathlib import Path
+from typing import Annotated
+
+import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
+import typer
+
+from mnist_gan.cli import new_app, user_errors
+from mnist_gan.export import SIGNATURE, export_saved_model
+from mnist_gan.gan import load_generator
+
+app = new_app(__doc__)
+
+
+@app.command()
+def main(
+    models: Annotated[Path, typer.Option(help="Folder of the trained GAN.")] = Path("models/gan"),
+    out: Annotated[Path, typer.Option(help="Folder for the SavedModel.")] = Path(
+        "models/saved_model"
+    ),
+) -> None:
+    """Write `out` as a SavedModel whose `serving_default` signature maps z float32
+    [B, z_dim] and labels int32 [B] to images uint8 [B, 28, 28]."""
+    with user_errors():
+        generator = load_generator(models)
+    export_saved_model(generator, out)
+    config = generator.config
+    typer.echo(
+        f"wrote {out}/ ({SIGNATURE}: z float32 [B, {config.z_dim}], labels int32 [B]"
+        f"{'' if config.conditional else ' (ignored)'} -> images uint8 [B, 28, 28])"
+    )
+
+
+if __name__ == "__main__":
+    app()
