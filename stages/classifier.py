@@ -5,6 +5,8 @@ from typing import Annotated
 
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
+from dvclive import Live
+from dvclive.keras import DVCLiveCallback
 
 from mnist_gan.classifier import accuracy, build_classifier, save_classifier, train_classifier
 from mnist_gan.cli import ParamsPath, new_app, user_errors
@@ -28,14 +30,20 @@ def main(
     metrics: Annotated[Path, typer.Option(help="Where to write test accuracy.")] = Path(
         "metrics/classifier.json"
     ),
+    live_dir: Annotated[Path, typer.Option(help="DVCLive folder for the curves.")] = Path(
+        "dvclive/classifier"
+    ),
 ) -> None:
-    """Fit on the train split only (the holdout stays unseen), then score the test set."""
+    """Fit on the train split only (the holdout stays unseen), then score the test set.
+    DVCLive logs loss and accuracy per epoch on the train split (train/) and the test
+    set (eval/; reported only, nothing is chosen by it)."""
     with user_errors():
         config = load_params(params).classifier
         train, test = load_split(data, "train"), load_split(data, "test")
     seed_everything(config.seed)
     model = build_classifier()
-    train_classifier(model, train, config)
+    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False) as live:
+        train_classifier(model, train, config, report=test, callbacks=[DVCLiveCallback(live=live)])
     result = {"test_accuracy": accuracy(model, test), "train_images": len(train.labels)}
     typer.echo(f"test accuracy {result['test_accuracy']:.4f} on {len(test.labels)} images")
     save_classifier(model, out, {"classifier": config.model_dump(), **result})

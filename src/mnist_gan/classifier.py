@@ -5,6 +5,7 @@ metrics to mean anything.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
@@ -43,8 +44,17 @@ def build_classifier() -> keras.Model:
     return keras.Model(images, logits, name="classifier")
 
 
-def train_classifier(model: keras.Model, train: Split, config: ClassifierConfig) -> None:
-    """Fit `model` on `train` in place (Adam, cross-entropy, seeded shuffling)."""
+def train_classifier(
+    model: keras.Model,
+    train: Split,
+    config: ClassifierConfig,
+    report: Split | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> None:
+    """Fit `model` on `train` in place (Adam, cross-entropy, seeded shuffling). With
+    `report`, its loss and accuracy are computed after every epoch (Keras' val_loss,
+    val_accuracy) for the curves only: nothing is selected on them, and the weights are
+    the same as without."""
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -56,6 +66,9 @@ def train_classifier(model: keras.Model, train: Split, config: ClassifierConfig)
         batch_size=config.batch_size,
         epochs=config.epochs,
         shuffle=True,
+        validation_data=None if report is None else (report.images, report.labels.astype(np.int32)),
+        validation_batch_size=1000,
+        callbacks=list(callbacks),
         verbose=2,
     )
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from dvclive import Live
 from tqdm import tqdm
 
-from dvclive import Live
 from mnist_gan import checkpoint
 from mnist_gan.checkpoint import Checkpoint, Event, Logged, Sampled
 from mnist_gan.classifier import WEIGHTS_FILE, feature_model, load_classifier
@@ -116,7 +116,7 @@ def train_gan(
     code: str,
     checkpoints: Path,
     live_dir: Path,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> TrainedGAN:
     """Train on `data` (images float32 [N, 28, 28, 1] in [-1, 1], labels [N]) for
     `train.steps` steps. Every train.log_every steps log d_loss, g_loss and d_accuracy
@@ -168,7 +168,12 @@ def train_gan(
     periods = (train.log_every, train.sample_every, train.eval_every, train.checkpoint_every)
     with (
         Live(str(live_dir), dvcyaml=False, save_dvc_exp=False) as live,
-        tqdm(total=train.steps, initial=step, unit="step", disable=not progress) as bar,
+        tqdm(
+            total=train.steps,
+            initial=step,
+            unit="step",
+            disable=None if progress is None else not progress,
+        ) as bar,
     ):
         for event in state.history:  # a resumed run replays what was logged before
             _write(live, event, state.grids)
