@@ -17,7 +17,14 @@ app = new_app(__doc__)
 def main(
     params: ParamsPath = Path("params.yaml"),
     out: Annotated[Path, typer.Option(help="Folder for the verified files.")] = Path("data/raw"),
-    progress: Annotated[bool, typer.Option(help="Show a progress bar per file.")] = True,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Show a progress bar per file (default: only when stderr is a terminal, so not "
+            "in `dvc queue logs` or CI logs).",
+        ),
+    ] = None,
 ) -> None:
     """Try each of data.mirrors in order for each file of data.files; keep a file only
     once its md5 matches."""

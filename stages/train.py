@@ -38,7 +38,14 @@ def main(
     checkpoints: Annotated[Path, typer.Option(help="Folder of the resumable checkpoint.")] = Path(
         "checkpoints/train"
     ),
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Show a progress bar (default: only when stderr is a terminal, so not "
+            "in `dvc queue logs` or CI logs).",
+        ),
+    ] = None,
 ) -> None:
     """Train on the train split (run.train_gan): losses every train.log_every steps, a
     grid every train.sample_every, FID and classifier score against the test set every

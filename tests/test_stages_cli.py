@@ -16,7 +16,8 @@ from mnist_gan.classifier import build_classifier, save_classifier
 from mnist_gan.data import Split, save_split
 from tests.helpers import REPO_ROOT, run_stage, synthetic_digits
 
-STAGES = ("download", "normalize", "classifier", "train", "sample", "evaluate")
+STAGES = ("download", "normalize", "classifier", "train", "sample", "evaluate")  # read params
+EVERY_STAGE = tuple(yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"])
 
 
 def _app(stage: str):
@@ -40,11 +41,11 @@ def _bad_params(tmp_path: Path, section: str, key: str, value) -> Path:
     return path
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", EVERY_STAGE)
 def test_every_stage_explains_itself_with_help(stage: str) -> None:
     result = CliRunner().invoke(_app(stage), ["--help"])
     assert result.exit_code == 0, result.output
-    assert "--params" in result.output
+    assert ("--params" in result.output) == (stage in STAGES)
     assert "Usage" in result.output
 
 
@@ -102,3 +103,22 @@ def test_evaluate_scores_one_sample_without_a_holdout_and_says_what_it_skipped(
     result = json.loads(out.read_text())
     assert result["num_images"] == 1 and "fid" not in result and "real" not in result
     assert "inception_score" in result
+
+
+def test_progress_bars_show_only_on_a_terminal_unless_asked(mirror, serve, tmp_path: Path) -> None:
+    folder, files = mirror
+    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    raw["data"].update({"mirrors": [serve(folder)], "files": files})
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    runs = {
+        flags: run_stage(
+            "download", "--params", str(params), "--out", str(tmp_path / "raw"), *flags
+        )
+        for flags in [(), ("--progress",)]
+    }
+    for process in runs.values():
+        assert process.returncode == 0, process.stderr[-2000:]
+    # stderr is a pipe here, as under `dvc queue logs`: no bar unless asked for.
+    assert "100%|" not in runs[()].stderr
+    assert "100%|" in runs[("--progress",)].stderr

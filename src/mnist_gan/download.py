@@ -90,7 +90,7 @@ def _copy_verified(
     entry: FileEntry,
     destination: Path,
     timeout: float,
-    progress: bool,
+    progress: bool | None,
     max_bytes: int = 64 << 20,
     deadline_seconds: float = 600.0,
 ) -> None:
@@ -107,7 +107,11 @@ def _copy_verified(
                 if size is not None and size > max_bytes:
                     raise _OverLimitError(f"{size:,} bytes announced, over {_limit(max_bytes)}")
                 bar = tqdm(
-                    total=size, unit="B", unit_scale=True, desc=entry.name, disable=not progress
+                    total=size,
+                    unit="B",
+                    unit_scale=True,
+                    desc=entry.name,
+                    disable=None if progress is None else not progress,
                 )
                 with bar:
                     while chunk := stream.read1(CHUNK_BYTES):
@@ -156,7 +160,7 @@ def fetch(
     timeout_seconds: float = 30.0,
     deadline_seconds: float = 600.0,
     max_bytes: int = 64 << 20,
-    progress: bool = True,
+    progress: bool | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Path:
     """Download `entry` into `folder` from the first mirror that serves it intact.
@@ -215,7 +219,7 @@ def _backoff(first: float, attempt: int, ceiling: float) -> float:
     return min(ceiling, first * 2 ** min(attempt, 64)) if first else 0.0
 
 
-def download_all(config: DataConfig, folder: Path, progress: bool = True) -> list[Path]:
+def download_all(config: DataConfig, folder: Path, progress: bool | None = None) -> list[Path]:
     """Fetch the four MNIST files of `config` into `folder`; returns their paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
