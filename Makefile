@@ -7,9 +7,13 @@ STAMP := $(VENV)/.installed-lock
 .PHONY: install repro test lint format lock bench docs-pictures
 
 # The stamp is a copy of the lock it was installed from: a changed lock reinstalls.
-$(STAMP): requirements.lock
+# Every file is checked against the lock's hashes; then the project itself is installed
+# (editable, no dependencies: they all come from the lock) for `mnist-gan` and
+# `python -m mnist_gan`.
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	cp requirements.lock $(STAMP)
 
 install: $(STAMP)
@@ -28,12 +32,16 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Re-resolve requirements.in into a fresh lock (needs the package index).
+# Resolve pyproject.toml's dependencies (and the dev extra) into requirements.lock with
+# every file's sha256 (needs the package index). Versions already in the lock are kept
+# unless pyproject.toml rules them out; `make lock UPGRADE=--upgrade` takes the newest.
 lock:
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/python -m pip install --quiet -r requirements.in
-	.venv-lock/bin/python -m pip freeze --exclude-editable > requirements.lock
+	.venv-lock/bin/python -m pip install --quiet pip-tools==7.6.2
+	.venv-lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --extra dev \
+		--strip-extras --no-emit-index-url --no-emit-find-links $(UPGRADE) \
+		-o requirements.lock pyproject.toml
 	rm -rf .venv-lock
 
 bench: install

@@ -135,3 +135,29 @@ def test_the_command_writes_grids_and_arrays_and_refuses_bad_requests(
         errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and message in errors[0], failed.stderr[-2000:]
         assert "Traceback" not in failed.stderr
+
+
+def test_the_installed_console_script_draws_the_same_digits(conditional, tmp_path: Path) -> None:
+    """`make install` installs the project (editable), which gives `mnist-gan`."""
+    script = Path(sys.executable).parent / "mnist-gan"
+    assert script.exists(), "the project is not installed: run `make install`"
+    out = tmp_path / "digits.npy"
+    done = subprocess.run(
+        [
+            str(script),
+            "generate",
+            "--model",
+            str(conditional),
+            "--digits",
+            "4,2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = load_generator(conditional).generate(digits=[4, 2], seed=0)
+    np.testing.assert_array_equal(np.load(out, allow_pickle=False), expected)
