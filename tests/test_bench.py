@@ -1,5 +1,5 @@
-"""The training benchmark runs end to end on tiny data and prints its table (speed
-itself is never asserted: it belongs to the benchmark's output, not to tests)."""
+"""The benchmarks run end to end on tiny data and print their tables (speed itself is
+never asserted: it belongs to the benchmark's output, not to tests)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 
 from mnist_gan.data import Split, save_split
-from tests.helpers import REPO_ROOT, synthetic_digits
+from tests.helpers import REPO_ROOT, make_mirror, synthetic_digits
 
 
 def test_train_speed_benchmark_prints_every_row(tmp_path: Path, raw: dict) -> None:
@@ -57,3 +57,48 @@ def test_train_speed_benchmark_prints_every_row(tmp_path: Path, raw: dict) -> No
         "dcgan, batch 8: keras fit(steps_per_execution)",
     ]
     assert "peak resident memory" in process.stdout
+
+
+def test_pipeline_benchmark_times_every_stage_on_a_mirror(tmp_path: Path) -> None:
+    make_mirror(tmp_path / "mirror", train=300, test=100)
+    tiny = {
+        "normalize.holdout": 50,
+        "classifier.epochs": 1,
+        "model.g_width": 4,
+        "model.d_width": 4,
+        "train.steps": 10,
+        "train.batch_size": 16,
+        "train.log_every": 5,
+        "train.sample_every": 5,
+        "train.eval_every": 5,
+        "train.checkpoint_every": 5,
+        "train.steps_per_call": 5,
+        "train.eval_samples": 50,
+        "sample.count": 100,
+        "evaluate.kid_subsets": 5,
+        "evaluate.kid_subset_size": 40,
+    }
+    overrides = [arg for key, value in tiny.items() for arg in ("-S", f"{key}={value}")]
+    process = subprocess.run(
+        [
+            sys.executable,
+            "bench/pipeline_stages.py",
+            "--mirror",
+            str(tmp_path / "mirror"),
+            *overrides,
+            "--keep",
+            str(tmp_path / "run"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+    stages = list(yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"])
+    rows = [line.split("|")[1:-1] for line in process.stdout.splitlines() if line.startswith("| ")]
+    assert [row[0].strip() for row in rows[2:-1]] == stages
+    for _, seconds, megabytes in rows[2:-1]:
+        assert float(seconds) > 0 and int(megabytes) > 50  # python + tensorflow at least
+    assert (tmp_path / "run/samples/samples.npy").exists()

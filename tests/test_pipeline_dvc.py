@@ -252,6 +252,7 @@ def test_an_experiment_and_a_queued_sweep_compare_side_by_side(repo: Repo) -> No
     plots = json.loads(repo.dvc("plots", "diff", sizes[16], sizes[64], "--json").stdout)
     assert len(plots["data"]["Losses"][0]["revisions"]) == 2  # curves overlaid
     assert len(plots["data"]["samples/grid.png"]) == 2  # one grid per experiment
+    assert len(plots["data"]["figures/losses.png"]) == 2  # static figures side by side
 
 
 def publish(repo: Repo, tmp_path: Path) -> Path:
