@@ -8,8 +8,14 @@ import typer
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from mnist_gan.classifier import accuracy, build_classifier, save_classifier, train_classifier
-from mnist_gan.cli import ParamsPath, new_app, user_errors
+from mnist_gan.classifier import (
+    accuracy,
+    build_classifier,
+    epochs_for,
+    save_classifier,
+    train_classifier,
+)
+from mnist_gan.cli import ParamsPath, new_app, run, user_errors
 from mnist_gan.config import load_params
 from mnist_gan.data import load_split
 from mnist_gan.files import write_json
@@ -44,11 +50,15 @@ def main(
     model = build_classifier()
     with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False) as live:
         train_classifier(model, train, config, report=test, callbacks=[DVCLiveCallback(live=live)])
-    result = {"test_accuracy": accuracy(model, test), "train_images": len(train.labels)}
+    result = {
+        "test_accuracy": accuracy(model, test),
+        "train_images": len(train.labels),
+        "epochs": epochs_for(config.budget_images, len(train.labels)),
+    }
     typer.echo(f"test accuracy {result['test_accuracy']:.4f} on {len(test.labels)} images")
     save_classifier(model, out, {"classifier": config.model_dump(), **result})
     write_json(metrics, result)
 
 
 if __name__ == "__main__":
-    app()
+    run(app)

@@ -8,7 +8,7 @@ import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
 from mnist_gan.classifier import feature_model, load_classifier
-from mnist_gan.cli import ParamsPath, new_app, user_errors
+from mnist_gan.cli import ParamsPath, new_app, run, user_errors
 from mnist_gan.config import load_params
 from mnist_gan.data import check_pixels, load_split, to_unit_range
 from mnist_gan.files import read_npy, write_csv, write_json
@@ -72,4 +72,4 @@ def main(
 
 
 if __name__ == "__main__":
-    app()
+    run(app)

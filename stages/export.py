@@ -7,7 +7,7 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.cli import new_app, user_errors
+from mnist_gan.cli import new_app, run, user_errors
 from mnist_gan.export import SIGNATURE, export_saved_model
 from mnist_gan.gan import load_generator
 
@@ -34,4 +34,4 @@ def main(
 
 
 if __name__ == "__main__":
-    app()
+    run(app)

@@ -8,7 +8,7 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.cli import new_app, user_errors
+from mnist_gan.cli import new_app, run, user_errors
 from mnist_gan.figures import draw_figures, load_run
 
 app = new_app(__doc__)
@@ -35,4 +35,4 @@ def main(
 
 
 if __name__ == "__main__":
-    app()
+    run(app)

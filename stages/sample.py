@@ -7,7 +7,7 @@ import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import numpy as np
 import typer
 
-from mnist_gan.cli import ParamsPath, new_app, user_errors
+from mnist_gan.cli import ParamsPath, new_app, run, user_errors
 from mnist_gan.config import load_params
 from mnist_gan.data import NUM_CLASSES
 from mnist_gan.files import read_npy, write_npy
@@ -80,4 +80,4 @@ def main(
 
 
 if __name__ == "__main__":
-    app()
+    run(app)

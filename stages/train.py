@@ -7,7 +7,7 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.cli import ParamsPath, new_app, user_errors
+from mnist_gan.cli import ParamsPath, new_app, run, user_errors
 from mnist_gan.config import load_params
 from mnist_gan.data import load_split
 from mnist_gan.files import write_npy
@@ -74,4 +74,4 @@ def main(
 
 
 if __name__ == "__main__":
-    app()
+    run(app)

@@ -63,7 +63,7 @@ def test_pipeline_benchmark_times_every_stage_on_a_mirror(tmp_path: Path) -> Non
     make_mirror(tmp_path / "mirror", train=300, test=100)
     tiny = {
         "normalize.holdout": 50,
-        "classifier.epochs": 1,
+        "classifier.budget_images": 1,
         "model.g_width": 4,
         "model.d_width": 4,
         "train.steps": 10,

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 TINY = {
     "normalize": {"holdout": 100},
-    "classifier": {"epochs": 1},
+    "classifier": {"budget_images": 1},
     "model": {"g_width": 8, "d_width": 8},  # the default conditional DCGAN, narrower
     "train": {
         "batch_size": 32,

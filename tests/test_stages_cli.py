@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from mnist_gan.classifier import build_classifier, save_classifier
 from mnist_gan.data import Split, save_split
-from tests.helpers import REPO_ROOT, run_stage, synthetic_digits
+from tests.helpers import REPO_ROOT, make_mirror, run_stage, synthetic_digits
 
 STAGES = ("download", "normalize", "classifier", "train", "sample", "evaluate")  # read params
 EVERY_STAGE = tuple(yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"])
@@ -122,3 +122,41 @@ def test_progress_bars_show_only_on_a_terminal_unless_asked(mirror, serve, tmp_p
     # stderr is a pipe here, as under `dvc queue logs`: no bar unless asked for.
     assert "100%|" not in runs[()].stderr
     assert "100%|" in runs[("--progress",)].stderr
+
+
+def test_a_training_split_of_one_image_runs_every_stage(tmp_path: Path) -> None:
+    """normalize.holdout leaves one training image: every stage still runs (the
+    classifier's epochs stop at their cap, the GAN draws its batches from that image)
+    and evaluate scores three samples, saying what it skipped."""
+    folder, files = tmp_path / "mirror", make_mirror(tmp_path / "mirror", train=31, test=40)
+    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    raw["data"].update({"mirrors": [str(folder)], "files": files})
+    raw["normalize"]["holdout"] = 30
+    raw["classifier"]["budget_images"] = 1000  # 1,000 epochs of one image: capped at 100
+    raw["model"].update(g_width=4, d_width=4)
+    raw["train"].update(steps=4, batch_size=8, log_every=2, sample_every=2, eval_every=2,
+                        checkpoint_every=2, steps_per_call=2, eval_samples=10)  # fmt: skip
+    raw["sample"]["count"] = 3
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    paths = {name: str(tmp_path / name) for name in ("raw", "data", "cls", "gan", "live", "ck")}
+    steps = [
+        ("download", "--out", paths["raw"]),
+        ("normalize", "--raw", paths["raw"], "--out", paths["data"]),
+        ("classifier", "--data", paths["data"], "--out", paths["cls"], "--metrics",
+         str(tmp_path / "cls.json"), "--live-dir", str(tmp_path / "cls_live")),
+        ("train", "--data", paths["data"], "--classifier", paths["cls"], "--out", paths["gan"],
+         "--live-dir", paths["live"], "--checkpoints", paths["ck"]),
+        ("sample", "--models", paths["gan"], "--out", str(tmp_path / "samples")),
+        ("evaluate", "--samples", str(tmp_path / "samples"), "--data", paths["data"],
+         "--classifier", paths["cls"], "--out", str(tmp_path / "eval.json"),
+         "--histogram", str(tmp_path / "histogram.csv")),
+    ]  # fmt: skip
+    for stage, *args in steps:
+        process = run_stage(stage, "--params", str(params), *args)
+        assert process.returncode == 0, f"{stage}: {process.stderr[-2000:]}"
+        if stage == "evaluate":
+            assert "skipped prdc for the samples: needs at least" in process.stdout
+    assert np.load(tmp_path / "data/train_labels.npy").shape == (1,)
+    assert json.loads((tmp_path / "cls.json").read_text())["epochs"] == 100
+    assert json.loads((tmp_path / "eval.json").read_text())["num_images"] == 3

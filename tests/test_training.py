@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -13,10 +16,10 @@ from mnist_gan.classifier import build_classifier, feature_model
 from mnist_gan.config import ModelConfig, TrainConfig
 from mnist_gan.gan import build_gan, load_generator, save_gan
 from mnist_gan.models import ARCHITECTURES
-from mnist_gan.runtime import seed_everything, use_xla
+from mnist_gan.runtime import deterministic_xla, seed_everything, use_xla
 from mnist_gan.sampling import fixed_latents, generate_pixels
 from mnist_gan.trainer import GANTrainer, StepMetrics, chunks
-from tests.helpers import synthetic_digits
+from tests.helpers import REPO_ROOT, synthetic_digits
 
 MODEL = ModelConfig(arch="mlp", conditional=False, z_dim=16, hidden_units=32)
 
@@ -103,13 +106,69 @@ def test_saved_generator_reloads_to_the_same_outputs(tmp_path: Path) -> None:
 
 
 def test_xla_setting_resolves_per_device_and_architecture_entry() -> None:
-    assert use_xla(True, xla_on_cpu=False) is True
-    assert use_xla(False, xla_on_cpu=True) is False
+    for gpu in (False, True):
+        assert use_xla(True, xla_on_cpu=False, gpu=gpu) is True
+        assert use_xla(False, xla_on_cpu=True, gpu=gpu) is False
+    assert use_xla("auto", xla_on_cpu=True, gpu=False) is True
+    assert use_xla("auto", xla_on_cpu=False, gpu=False) is False
+    # A GPU under op determinism: off, whatever the CPU measurement said.
+    assert use_xla("auto", xla_on_cpu=True, gpu=True) is False
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    assert use_xla("auto", xla_on_cpu=True) is True  # on with a GPU too
-    assert use_xla("auto", xla_on_cpu=False) is has_gpu
+    assert use_xla("auto", xla_on_cpu=True) is not has_gpu  # asks TensorFlow
     assert ARCHITECTURES["mlp"].xla_on_cpu  # measured faster on CPU
     assert not ARCHITECTURES["dcgan"].xla_on_cpu  # measured 8x slower on CPU
+
+
+def test_deterministic_xla_adds_its_flag_once_and_keeps_the_others() -> None:
+    environ = {"XLA_FLAGS": "--xla_cpu_enable_fast_math=false"}
+    assert deterministic_xla(environ) == (
+        "--xla_cpu_enable_fast_math=false --xla_gpu_deterministic_ops=true"
+    )
+    assert deterministic_xla(environ) == environ["XLA_FLAGS"]  # not twice
+    chosen = {"XLA_FLAGS": "--xla_gpu_deterministic_ops=false"}  # the user's say wins
+    assert deterministic_xla(chosen) == "--xla_gpu_deterministic_ops=false"
+    assert deterministic_xla({}) == "--xla_gpu_deterministic_ops=true"
+
+
+# Trains the MLP with XLA for a few steps in a fresh process (XLA reads XLA_FLAGS once)
+# and prints the flags it ran with and a digest of the weights.
+XLA_RUN = """
+import hashlib, os
+import numpy as np
+from mnist_gan.config import ModelConfig, TrainConfig
+from mnist_gan.gan import build_gan
+from mnist_gan.runtime import deterministic_xla, seed_everything
+from mnist_gan.trainer import GANTrainer
+from tests.helpers import REPO_ROOT, synthetic_digits
+
+deterministic_xla()
+seed_everything(0)
+pixels, labels = synthetic_digits(64, seed=0)
+images = pixels.astype(np.float32)[..., None] / 127.5 - 1
+model = ModelConfig(arch="mlp", conditional=False, z_dim=16, hidden_units=32)
+trainer = GANTrainer(build_gan(model), images, labels, TrainConfig(batch_size=8, ema=0.0), True)
+trainer.train(4)
+weights = b"".join(w.tobytes() for w in trainer.gan.generator.model.get_weights())
+print(os.environ["XLA_FLAGS"], hashlib.md5(weights).hexdigest())
+"""
+
+
+def test_the_deterministic_xla_flag_is_accepted_and_changes_nothing_on_a_cpu() -> None:
+    """The GPU code path, run on a CPU: XLA takes the flag (an unknown one would abort
+    the process) and compiles the same program, so the weights are the same bytes."""
+    runs = {}
+    for preset in (None, "--xla_gpu_deterministic_ops=false"):
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        env["PYTHONPATH"] = f"{REPO_ROOT / 'src'}{os.pathsep}{REPO_ROOT}"
+        if preset:
+            env["XLA_FLAGS"] = preset
+        done = subprocess.run([sys.executable, "-c", XLA_RUN], env=env, capture_output=True,
+                              text=True, timeout=300, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        flags, digest = done.stdout.split()[-2:]
+        runs[flags] = digest
+    assert set(runs) == {"--xla_gpu_deterministic_ops=true", "--xla_gpu_deterministic_ops=false"}
+    assert len(set(runs.values())) == 1
 
 
 @pytest.mark.parametrize("precision", ["float32", "mixed_float16", "mixed_bfloat16"])

@@ -10,7 +10,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from mnist_gan.cli import new_app, user_errors
+from mnist_gan.cli import new_app, run, user_errors
 from mnist_gan.errors import ParamsError, quote
 from mnist_gan.files import write_npy
 from mnist_gan.generate import TRUNCATION_RANGE, load_generator
@@ -84,4 +84,4 @@ def generate(
 
 
 if __name__ == "__main__":
-    app()
+    run(app)

@@ -4,6 +4,7 @@ into one clear message and a non-zero exit instead of a traceback."""
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,16 @@ def user_errors() -> Iterator[None]:
     except USER_ERRORS as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
+
+
+def run(app: typer.Typer) -> None:
+    """Run a stage's app so that a user error raised anywhere in it, also while writing
+    its outputs (a full disk), is one line on stderr and exit code 2."""
+    try:
+        app()
+    except USER_ERRORS as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)
 
 
 def new_app(help_text: str) -> typer.Typer:

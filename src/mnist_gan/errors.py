@@ -33,8 +33,19 @@ class InputFileError(ValueError):
     """A file a stage reads is missing, damaged or not what it should be."""
 
 
+class OutputError(RuntimeError):
+    """An output could not be written (the disk is full); nothing half-written is left."""
+
+
 # What `cli.user_errors` reports in one line: FloatingPointError is a diverged training.
-USER_ERRORS = (ParamsError, DownloadError, IdxError, InputFileError, FloatingPointError)
+USER_ERRORS = (
+    ParamsError,
+    DownloadError,
+    IdxError,
+    InputFileError,
+    OutputError,
+    FloatingPointError,
+)
 
 
 def quote(value: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import os
 import shutil
@@ -14,7 +15,29 @@ from typing import Any
 
 import numpy as np
 
-from mnist_gan.errors import unreadable
+from mnist_gan.errors import OutputError, short_reason, unreadable
+
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+def _disk_full(error: BaseException, folder: Path, needed: int | None) -> bool:
+    """Whether `error`, raised while writing in `folder`, comes from a full disk (or
+    quota). Writers raise many types, some without an errno (NumPy's "1000000 requested
+    and 61312 written"), so an OSError on a filesystem left with less than the bytes
+    needed (or 1 MiB) counts too."""
+    if getattr(error, "errno", None) in DISK_FULL_ERRNOS or "No space left" in str(error):
+        return True
+    return isinstance(error, OSError) and shutil.disk_usage(folder).free < (needed or 1 << 20)
+
+
+def _disk_full_error(destination: Path, needed: int | None, error: BaseException) -> OutputError:
+    free = shutil.disk_usage(destination.parent).free
+    need = f"about {needed:,} bytes needed, " if needed else ""
+    return OutputError(
+        f"{destination}: cannot be written, the disk is full ({need}{free:,} bytes free "
+        f"there; {short_reason(error, 80)}); free some space and rerun. Nothing "
+        "half-written was left."
+    )
 
 
 def _umask() -> int:
@@ -24,11 +47,13 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(destination: Path) -> Iterator[Path]:
+def atomic_path(destination: Path, needed_bytes: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `destination`; rename it into place on success.
 
-    On any exception the temporary file is removed and `destination` is untouched.
-    The temporary name ends with the destination's name, for writers that check suffixes.
+    On any exception the temporary file is removed and `destination` is untouched; a
+    full disk becomes one OutputError naming `destination`, the free space and
+    `needed_bytes` (the expected size, when the caller knows it). The temporary name
+    ends with the destination's name, for writers that check suffixes.
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -41,6 +66,11 @@ def atomic_path(destination: Path) -> Iterator[Path]:
         yield tmp
         tmp.chmod(0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
         tmp.replace(destination)
+    except Exception as error:
+        if _disk_full(error, destination.parent, needed_bytes):
+            tmp.unlink(missing_ok=True)
+            raise _disk_full_error(destination, needed_bytes, error) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -69,14 +99,20 @@ def atomic_folder(destination: Path) -> Iterator[Path]:
         if destination.exists():
             destination.replace(old)
         tmp.replace(destination)
+    except Exception as error:
+        if _disk_full(error, destination.parent, None):
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise _disk_full_error(destination, None, error) from None
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
 
 
 def write_json(path: Path, data: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    with atomic_path(path, len(text.encode())) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -88,7 +124,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def write_npy(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, array.nbytes + 128) as tmp:  # 128: the .npy header
         np.save(tmp, array, allow_pickle=False)
 
 

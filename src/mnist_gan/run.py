@@ -30,7 +30,7 @@ from mnist_gan.gan import GAN, build_gan
 from mnist_gan.grid import image_grid, upscale
 from mnist_gan.metrics import METRICS, view
 from mnist_gan.models import architecture
-from mnist_gan.runtime import is_multi_worker, seed_everything, use_xla
+from mnist_gan.runtime import deterministic_xla, is_multi_worker, seed_everything, use_xla
 from mnist_gan.sampling import balanced_labels, fixed_latents, generate_pixels
 from mnist_gan.trainer import GANTrainer, StepMetrics, chunks
 
@@ -137,6 +137,8 @@ def train_gan(
     with strategy.scope():
         gan = build_gan(model, train.precision, ema=train.ema > 0)
     jit = use_xla(train.jit, architecture(model.arch).xla_on_cpu)
+    if jit:
+        deterministic_xla()  # before the trainer's first compilation
     trainer = GANTrainer(gan, data.images, data.labels, train, jit, strategy)
     grid_z = fixed_latents(train.seed, GRID_SIDE**2, model.z_dim)
     grid_labels = balanced_labels(GRID_SIDE**2)

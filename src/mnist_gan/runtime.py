@@ -11,13 +11,37 @@ import tensorflow as tf
 
 from mnist_gan.errors import ParamsError
 
+# Makes XLA pick deterministic GPU kernels (no autotuning), and fail to compile an op
+# that has none, rather than vary. Known to every XLA build, so harmless on a CPU.
+DETERMINISTIC_XLA_FLAG = "--xla_gpu_deterministic_ops=true"
 
-def use_xla(setting: bool | str, xla_on_cpu: bool) -> bool:
-    """Resolve `train.jit`: "auto" is on with a GPU, else the architecture's measured
-    choice for a CPU (its `xla_on_cpu` registry entry)."""
+
+def use_xla(setting: bool | str, xla_on_cpu: bool, gpu: bool | None = None) -> bool:
+    """Resolve `train.jit` (`gpu`: whether TensorFlow sees a GPU; None asks it).
+
+    "auto" on a CPU is the architecture's measured choice (its `xla_on_cpu` registry
+    entry). On a GPU it is off: training runs with op determinism, and XLA's GPU
+    kernels are deterministic only with DETERMINISTIC_XLA_FLAG, under which an op
+    without a deterministic kernel stops compilation (Keras turns XLA off under op
+    determinism for that reason, keras-team/keras#20315). Off is the setting that
+    can neither fail nor vary; `train.jit: true` opts in (see `deterministic_xla`).
+    """
     if setting != "auto":
         return bool(setting)
-    return bool(tf.config.list_physical_devices("GPU")) or xla_on_cpu
+    if gpu is None:
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+    return False if gpu else xla_on_cpu
+
+
+def deterministic_xla(environ: dict | None = None) -> str:
+    """Add DETERMINISTIC_XLA_FLAG to XLA_FLAGS in `environ` (default os.environ) unless
+    it sets xla_gpu_deterministic_ops already; returns the new value. XLA reads the
+    variable once, at its first compilation: call this before any compiled step."""
+    environ = os.environ if environ is None else environ
+    flags = environ.get("XLA_FLAGS", "")
+    if "xla_gpu_deterministic_ops" not in flags:
+        environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_XLA_FLAG}".strip()
+    return environ["XLA_FLAGS"]
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
