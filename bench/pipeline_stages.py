@@ -106,7 +106,12 @@ def main() -> None:
             "DVC_NO_ANALYTICS": "1",
         }
         env.pop("PYTHONPATH", None)
-        subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+        for variable in ("GIT_AUTHOR", "GIT_COMMITTER"):
+            env.setdefault(f"{variable}_NAME", "bench")
+            env.setdefault(f"{variable}_EMAIL", "bench@localhost")
+        # A commit, as a user's clone has: DVCLive reads the git state.
+        for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "bench"]):
+            subprocess.run(["git", *command], cwd=work, env=env, check=True)
         stages = list(yaml.safe_load((work / "dvc.yaml").read_text())["stages"])
         rows, total = [], 0.0
         for stage in stages:

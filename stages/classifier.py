@@ -19,7 +19,7 @@ from mnist_gan.cli import ParamsPath, new_app, run, user_errors
 from mnist_gan.config import load_params
 from mnist_gan.data import load_split
 from mnist_gan.files import write_json
-from mnist_gan.runtime import seed_everything
+from mnist_gan.runtime import configure_cpu, seed_everything
 
 app = new_app(__doc__)
 
@@ -44,7 +44,9 @@ def main(
     DVCLive logs loss and accuracy per epoch on the train split (train/) and the test
     set (eval/; reported only, nothing is chosen by it)."""
     with user_errors():
-        config = load_params(params).classifier
+        every = load_params(params)
+        config = every.classifier
+        configure_cpu(every.cpu)  # before TensorFlow runs anything
         train, test = load_split(data, "train"), load_split(data, "test")
     seed_everything(config.seed)
     model = build_classifier()

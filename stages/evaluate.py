@@ -13,6 +13,7 @@ from mnist_gan.config import load_params
 from mnist_gan.data import check_pixels, load_split, to_unit_range
 from mnist_gan.files import read_npy, write_csv, write_json
 from mnist_gan.metrics import class_histogram_rows, evaluate, view
+from mnist_gan.runtime import configure_cpu
 
 app = new_app(__doc__)
 SUMMARY = ("inception_score", "fid", "kid", "precision", "recall", "density", "coverage")
@@ -40,7 +41,9 @@ def main(
     """Write every metric of the registry for the samples, and under `real` the same
     for the holdout images, all against the test set."""
     with user_errors():
-        config = load_params(params).evaluate
+        every = load_params(params)
+        config = every.evaluate
+        configure_cpu(every.cpu)  # before TensorFlow runs anything
         fix = f"rebuild it with `dvc repro -f sample` or restore it with `dvc checkout {samples}`"
         pixels = check_pixels(read_npy(samples / "samples.npy", fix), str(samples / "samples.npy"))
         labels_path = samples / "labels.npy"

@@ -13,6 +13,7 @@ from mnist_gan.data import NUM_CLASSES
 from mnist_gan.files import read_npy, write_npy
 from mnist_gan.gan import PROGRESS_FILE, load_generator
 from mnist_gan.grid import image_grid, save_gif, save_png, upscale
+from mnist_gan.runtime import configure_cpu
 from mnist_gan.sampling import (
     balanced_labels,
     class_grid_labels,
@@ -39,7 +40,9 @@ def main(
     A conditional model's samples have balanced labels, written to labels.npy, and
     class_grid.png holds one row per digit (sample.class_grid_cols columns)."""
     with user_errors():
-        config = load_params(params).sample
+        every = load_params(params)
+        config = every.sample
+        configure_cpu(every.cpu)  # before TensorFlow runs anything
         generator = load_generator(models)
         fix = f"restore it with `dvc checkout {models}` or retrain with `dvc repro -f train`"
         frames = read_npy(models / PROGRESS_FILE, fix)

@@ -13,7 +13,7 @@ from mnist_gan.data import load_split
 from mnist_gan.files import write_npy
 from mnist_gan.gan import PROGRESS_FILE, save_gan
 from mnist_gan.run import train_gan
-from mnist_gan.runtime import make_strategy, output_folders
+from mnist_gan.runtime import configure_cpu, make_strategy, output_folders
 from mnist_gan.sources import code_digest, project_sources
 from mnist_gan.trainer import check_choices
 
@@ -53,6 +53,7 @@ def main(
     same params, data, code and libraries resumes from."""
     with user_errors():
         config = load_params(params)
+        configure_cpu(config.cpu)  # before TensorFlow runs anything
         check_choices(config.model, config.train)
         strategy = make_strategy(config.train.strategy)  # before any other TF work
         out, live_dir, checkpoints = output_folders(strategy, out, live_dir, checkpoints)
@@ -67,6 +68,7 @@ def main(
             checkpoints=checkpoints,
             live_dir=live_dir,
             progress=progress,
+            cpu=config.cpu,
         )
     description = {"model": config.model.model_dump(), "train": config.train.model_dump()}
     save_gan(result.gan, out, {**description, "final": result.final})

@@ -265,7 +265,21 @@ class EvaluateConfig(_Section):
     seed: Seed = 0
 
 
+class CpuConfig(_Section):
+    """How TensorFlow computes on a CPU (every stage that runs a network)."""
+
+    # Same bytes on every x86-64 CPU with AVX2, not only on this machine: oneDNN's and
+    # XLA's kernels capped at AVX2 (what they pick depends on the instruction set) and
+    # `threads` fixed (how work is split changes float sums). Off: each CPU uses its
+    # widest instructions and all its cores, and reruns match on the same machine only.
+    portable: bool = True
+    # TensorFlow's threads per op when portable (results depend on the number, not on
+    # the cores: keep it to compare bytes with another run).
+    threads: Annotated[int, Field(ge=1, le=256)] = 2
+
+
 class Params(_Section):
+    cpu: CpuConfig = CpuConfig()
     data: DataConfig
     normalize: NormalizeConfig = NormalizeConfig()
     classifier: ClassifierConfig = ClassifierConfig()

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from mnist_gan import checkpoint
 from mnist_gan.checkpoint import Checkpoint, Event, Logged, Sampled
 from mnist_gan.classifier import WEIGHTS_FILE, feature_model, load_classifier
-from mnist_gan.config import EvaluateConfig, ModelConfig, TrainConfig
+from mnist_gan.config import CpuConfig, EvaluateConfig, ModelConfig, TrainConfig
 from mnist_gan.data import Split, to_unit_range
 from mnist_gan.errors import CheckpointError
 from mnist_gan.gan import GAN, build_gan
@@ -117,6 +117,7 @@ def train_gan(
     checkpoints: Path,
     live_dir: Path,
     progress: bool | None = None,
+    cpu: CpuConfig | None = None,
 ) -> TrainedGAN:
     """Train on `data` (images float32 [N, 28, 28, 1] in [-1, 1], labels [N]) for
     `train.steps` steps. Every train.log_every steps log d_loss, g_loss and d_accuracy
@@ -126,7 +127,8 @@ def train_gan(
     classifier saved in `classifier`; every
     train.checkpoint_every steps a checkpoint in `checkpoints`, which a run with the
     same params, data, `code` (sources.code_digest) and libraries resumes. Curves and
-    grids go to DVCLive in `live_dir`.
+    grids go to DVCLive in `live_dir`. `cpu`, the params `runtime.configure_cpu`
+    applied, is part of the run's identity: it changes the bytes.
 
     Raises FloatingPointError, naming the steps, if a loss becomes NaN or infinite.
     """
@@ -151,6 +153,8 @@ def train_gan(
     # --- resume: only this exact run's checkpoint; workers of a multi-worker run
     # must start from the same state, so they never resume.
     description = {"model": model.model_dump(), "train": train.model_dump()}
+    if cpu is not None:
+        description["cpu"] = cpu.model_dump()
     # The probe's curve is replayed on resume, so its classifier and reference images
     # are part of the run too.
     probe_inputs = ((classifier / WEIGHTS_FILE).read_bytes(), reference_images.tobytes())

@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from mnist_gan.config import CpuConfig
 from mnist_gan.errors import ParamsError
 
 # Makes XLA pick deterministic GPU kernels (no autotuning), and fail to compile an op
@@ -91,6 +92,23 @@ def output_folders(strategy: tf.distribute.Strategy, *folders: Path) -> tuple[Pa
         return folders
     scratch = Path(tempfile.mkdtemp(prefix="mnist-gan-worker-"))
     return tuple(scratch / str(index) for index in range(len(folders)))
+
+
+PORTABLE_ISA = "AVX2"  # x86-64 since 2013 (Intel Haswell, AMD Excavator and Zen)
+
+
+def configure_cpu(cpu: CpuConfig, environ: dict | None = None) -> None:
+    """Apply `cpu` params. Call it first in a stage, before TensorFlow runs any op:
+    oneDNN reads ONEDNN_MAX_CPU_ISA at its first kernel, XLA reads XLA_FLAGS at its
+    first compilation, and the thread pool is sized when the runtime starts."""
+    if not cpu.portable:
+        return
+    environ = os.environ if environ is None else environ
+    environ["ONEDNN_MAX_CPU_ISA"] = PORTABLE_ISA
+    flags = environ.get("XLA_FLAGS", "")
+    if "xla_cpu_max_isa" not in flags:
+        environ["XLA_FLAGS"] = f"{flags} --xla_cpu_max_isa={PORTABLE_ISA}".strip()
+    tf.config.threading.set_intra_op_parallelism_threads(cpu.threads)
 
 
 def seed_everything(seed: int) -> None:
