@@ -190,6 +190,10 @@ class TrainConfig(_Section):
         "gradient_penalty": 0.0,
         "r1": 0.0,
     }
+    # Differentiable augmentation (DiffAugment) of what D sees, real and fake, in both
+    # updates: names of augment.AUGMENTATIONS applied in order ([]: off). The paper's
+    # small-data policy: [brightness, contrast, translation, cutout].
+    augment: Annotated[list[str], Field(max_length=8)] = []
     # Exponential moving average of the generator's weights, the generator the sample
     # stage draws from (0: off, use the raw weights). Its batch-norm statistics are
     # recomputed for the averaged weights.

@@ -37,6 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mnist_gan.augment import AUGMENTATIONS, augment, randoms_needed
 from mnist_gan.config import Adam, ModelConfig, TrainConfig
 from mnist_gan.errors import ParamsError, registry_entry
 from mnist_gan.gan import GAN, ema_update
@@ -47,11 +48,14 @@ from mnist_gan.penalties import PENALTIES, interpolation_alpha
 
 def check_choices(model: ModelConfig, train: TrainConfig) -> None:
     """Validate the params that name registry entries, before any work: the
-    architecture, the loss, every penalty, and the penalty a loss requires."""
+    architecture, the loss, every penalty and augmentation, and the penalty a loss
+    requires."""
     architecture(model.arch)
     loss = registry_entry(LOSSES, train.loss, "train.loss", "losses.LOSSES")
     for name in train.penalties:
         registry_entry(PENALTIES, name, "a key of train.penalties", "penalties.PENALTIES")
+    for name in train.augment:
+        registry_entry(AUGMENTATIONS, name, "train.augment", "augment.AUGMENTATIONS")
     if loss.requires_penalty and not train.penalties.get(loss.requires_penalty):
         raise ParamsError(
             f"train.loss = {train.loss!r} needs train.penalties.{loss.requires_penalty} "
@@ -73,12 +77,15 @@ class StepMetrics(NamedTuple):
 class Batches(NamedTuple):
     """Global batches, each part with a leading [batches, batch_size]: real images
     float32 [.., 28, 28, 1] and labels int32, latents float32 [.., z_dim],
-    gradient-penalty alpha float32 [.., 1, 1, 1]."""
+    gradient-penalty alpha float32 [.., 1, 1, 1], and the augmentation's uniform
+    numbers float32 [.., 2, k] (for the real and the fake images; k = 0 without
+    augmentation)."""
 
     real: tf.Tensor
     real_labels: tf.Tensor
     z: tf.Tensor
     alpha: tf.Tensor
+    augment: tf.Tensor
 
 
 class GANTrainer:
@@ -157,12 +164,14 @@ class GANTrainer:
         z_dim = self.gan.config.z_dim
         index = self.rng.uniform([size], 0, count, dtype=tf.int64)
         shape = [batches, self.batch_size]
-        return Batches(
-            real=tf.reshape(tf.gather(self.images, index), [*shape, *self.images.shape[1:]]),
-            real_labels=tf.reshape(tf.gather(self.labels, index), shape),
-            z=tf.reshape(self.rng.normal([size, z_dim]), [*shape, z_dim]),
-            alpha=tf.reshape(interpolation_alpha(self.rng, size), [*shape, 1, 1, 1]),
-        )
+        real = tf.reshape(tf.gather(self.images, index), [*shape, *self.images.shape[1:]])
+        real_labels = tf.reshape(tf.gather(self.labels, index), shape)
+        z = tf.reshape(self.rng.normal([size, z_dim]), [*shape, z_dim])
+        alpha = tf.reshape(interpolation_alpha(self.rng, size), [*shape, 1, 1, 1])
+        k = randoms_needed(self.config.augment)
+        # Drawn last, and only with augmentation: without it the stream is unchanged.
+        augment = self.rng.uniform([*shape, 2, k]) if k else tf.zeros([*shape, 2, 0])
+        return Batches(real, real_labels, z, alpha, augment)
 
     def _step(self) -> StepMetrics:
         """`d_steps` D updates, one G update and the EMA update."""
@@ -189,14 +198,22 @@ class GANTrainer:
         rows = slice(replica * self.per_replica, (replica + 1) * self.per_replica)
         return Batches(*(part[index][rows] for part in batches))
 
+    def _seen(self, images: tf.Tensor, u: tf.Tensor) -> tf.Tensor:
+        """What D sees of `images`: them augmented by `train.augment` with the uniform
+        numbers `u` [b, k], or them unchanged without augmentation."""
+        policy = self.config.augment
+        return augment(images, policy, u) if policy else images
+
     def _replica_step(self, d_batches: Batches, g_batch: Batches) -> StepMetrics:
         gan, loss = self.gan, self.loss
         for index in range(self.config.d_steps):
             batch = self._slice(d_batches, index)
             with tf.GradientTape() as tape:
                 fake = gan.generator(batch.z, batch.real_labels, training=True)
-                real_logits = gan.discriminator(batch.real, batch.real_labels, training=True)
-                fake_logits = gan.discriminator(fake, batch.real_labels, training=True)
+                real_seen = self._seen(batch.real, batch.augment[:, 0])
+                fake_seen = self._seen(fake, batch.augment[:, 1])
+                real_logits = gan.discriminator(real_seen, batch.real_labels, training=True)
+                fake_logits = gan.discriminator(fake_seen, batch.real_labels, training=True)
                 d_loss = loss.discriminator(real_logits, fake_logits)  # logits: [b, 1]
                 d_total = d_loss + self._penalties(batch, fake)
                 d_target = self._for_gradients(self.d_optimizer, d_total)
@@ -205,7 +222,8 @@ class GANTrainer:
 
         batch = self._slice(g_batch, 0)
         with tf.GradientTape() as tape:
-            fake = gan.generator(batch.z, batch.real_labels, training=True)
+            fake = self._seen(gan.generator(batch.z, batch.real_labels, training=True),
+                              batch.augment[:, 1])  # fmt: skip
             g_loss = loss.generator(gan.discriminator(fake, batch.real_labels, training=True))
             g_target = self._for_gradients(self.g_optimizer, g_loss)
         variables = gan.generator.model.trainable_variables
