@@ -205,8 +205,9 @@ class TrainConfig(_Section):
     eval_samples: Annotated[int, Field(ge=2, le=60_000)] = 2000
     # Steps run inside one compiled call: more means less Python overhead per step.
     steps_per_call: Annotated[int, Field(ge=1, le=10_000)] = 100
-    # XLA compilation of the training loop: true, false, or "auto" (on with a GPU; on
-    # a CPU, as the architecture's registry entry says: see models.ARCHITECTURES).
+    # XLA compilation of the training loop: true, false, or "auto" (off on a GPU, where
+    # XLA under op determinism can fail or vary: runtime.use_xla; on a CPU, as the
+    # architecture's registry entry says: see models.ARCHITECTURES).
     jit: bool | Literal["auto"] = "auto"
     # Compute precision. The mixed policies compute in 16 bits and keep float32
     # weights (for GPUs with tensor cores; on a CPU they are slower); float16 adds
