@@ -51,11 +51,6 @@ def md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def parse_value(text: str):
-    """A -S value as YAML would read it (numbers, booleans, lists), like `dvc exp run -S`."""
-    return yaml.safe_load(text)
-
-
 def configure(repo: Path, mirror: Path, overrides: list[str]) -> None:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"]["mirrors"] = [str(mirror)]
@@ -69,7 +64,7 @@ def configure(repo: Path, mirror: Path, overrides: list[str]) -> None:
             target = target[section]
         if leaf not in target:
             raise SystemExit(f"-S {key}: no such key in params.yaml")
-        target[leaf] = parse_value(value)
+        target[leaf] = yaml.safe_load(value)  # numbers, booleans, lists, as `-S` reads them
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
