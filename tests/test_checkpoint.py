@@ -11,7 +11,7 @@ import pytest
 
 from mnist_gan import checkpoint
 from mnist_gan.checkpoint import Logged, Sampled
-from mnist_gan.config import ParamsError, parse_params
+from mnist_gan.config import ModelConfig, ParamsError, parse_params
 from mnist_gan.errors import CheckpointError
 from tests.test_training import _trainer
 
@@ -97,17 +97,32 @@ def test_run_identity_changes_with_params_data_labels_code_and_probe() -> None:
     assert len(checkpoint.mismatch({}, base).split(", ")) == 5  # an identity of another format
 
 
-def test_a_restored_trainer_continues_like_an_uninterrupted_one(tmp_path: Path) -> None:
-    uninterrupted = _trainer(seed=1)
+# Resuming also continues what depends on the optimizers' update counters: the
+# learning-rate schedule and which D updates carry a lazy penalty (every 3rd, so
+# updates 9 and 12 straddle the resume at 10).
+COUNTED = {
+    "model": ModelConfig(arch="dcgan", z_dim=8, g_width=4, d_width=4, d_minibatch_std=4),
+    "steps": 20,
+    "lr_schedule": "linear",
+    "penalties": {"r1": 1.0},
+    "penalty_every": 3,
+}
+
+
+@pytest.mark.parametrize("train", [{}, COUNTED], ids=["default", "schedule-lazy-r1-mbstd"])
+def test_a_restored_trainer_continues_like_an_uninterrupted_one(
+    tmp_path: Path, train: dict
+) -> None:
+    uninterrupted = _trainer(seed=1, **train)
     for _ in range(4):
         uninterrupted.train(5)
 
-    first_half = _trainer(seed=1)
+    first_half = _trainer(seed=1, **train)
     first_half.train(5)
     first_half.train(5)
     checkpoint.save(tmp_path, checkpoint.Checkpoint(IDENTITY, 10, first_half.state()))
 
-    resumed = _trainer(seed=99)  # different initial weights and RNG: all must be restored
+    resumed = _trainer(seed=99, **train)  # other initial weights and RNG: all must be restored
     resumed.restore(checkpoint.load(tmp_path).variables)
     resumed.train(5)
     resumed.train(5)

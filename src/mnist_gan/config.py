@@ -5,9 +5,10 @@ typo'd key, a string where a number belongs or a negative batch size fails at lo
 time, before any stage does real work, with a message naming the key, the value and
 what is allowed.
 
-Names that pick a registry entry (`model.arch`, `train.loss`, the keys of
-`train.penalties`) are plain strings here: the registries (models.ARCHITECTURES,
-losses.LOSSES, penalties.PENALTIES) are the only lists of what exists, and
+Names that pick a registry entry (`model.arch`, `train.loss`, `train.lr_schedule`,
+the keys of `train.penalties`, `train.augment`) are plain strings here: the
+registries (models.ARCHITECTURES, losses.LOSSES, schedules.SCHEDULES,
+penalties.PENALTIES, augment.AUGMENTATIONS) are the only lists of what exists, and
 `trainer.check_choices` validates these names against them before training, so
 this module imports no TensorFlow and adding a loss touches one file.
 """
@@ -160,6 +161,11 @@ class ModelConfig(_Section):
     d_norm: Literal["none", "layer", "batch"] = "none"
     # Spectral normalization of every discriminator weight (Miyato et al. 2018).
     spectral_norm: bool = False
+    # dcgan: D appends the standard deviation of its features over groups of this many
+    # images as one more channel before its last resolution (ProGAN's minibatch
+    # standard deviation, 4 in Karras et al. 2018), so it can see a batch's lack of
+    # variety (0: off).
+    d_minibatch_std: Annotated[int, Field(ge=0, le=64)] = 0
 
 
 class Adam(_Section):
@@ -184,12 +190,19 @@ class TrainConfig(_Section):
     d_adam: Adam = Adam()
     # Discriminator updates per generator update, each on its own batch.
     d_steps: Annotated[int, Field(ge=1, le=10)] = 1
+    # Learning-rate schedule of both optimizers over the run, a key of
+    # schedules.SCHEDULES: constant, linear (to 0 at the last step) or cosine (to 0).
+    lr_schedule: str = "constant"
     # Weight of each discriminator regularizer of penalties.PENALTIES (absent or 0:
     # off): gradient_penalty is WGAN-GP's lambda, r1 is R1's gamma.
     penalties: dict[str, Annotated[float, Field(ge=0, le=1e6)]] = {
         "gradient_penalty": 0.0,
         "r1": 0.0,
     }
+    # Lazy regularization (StyleGAN2, Karras et al. 2020): the penalties are computed
+    # on every N-th D update only, weighted N times, so they cost 1/N as much (16 in
+    # the paper; 1: every update).
+    penalty_every: Annotated[int, Field(ge=1, le=1000)] = 1
     # Differentiable augmentation (DiffAugment) of what D sees, real and fake, in both
     # updates: names of augment.AUGMENTATIONS applied in order ([]: off). The paper's
     # small-data policy: [brightness, contrast, translation, cutout].

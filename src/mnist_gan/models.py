@@ -82,6 +82,42 @@ class SpectralNorm(layers.Layer):
         return self.layer.compute_output_shape(input_shape)
 
 
+class MinibatchStd(layers.Layer):
+    """ProGAN's minibatch standard deviation (Karras et al. 2018): features
+    [B, H, W, C] -> [B, H, W, C + 1]. The new channel holds, for each group of
+    `group_size` consecutive images, the standard deviation of every feature at every
+    pixel over the group, averaged to one number and repeated over the group's images
+    and pixels. A batch of too-similar fakes then shows in every one of its images'
+    features, which a discriminator looking at one image at a time cannot see. A batch
+    that `group_size` does not divide is one group.
+    """
+
+    def __init__(self, group_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.group_size = group_size
+
+    def call(self, features):
+        batch = features.shape[0]
+        group = self.group_size if batch is None or batch % self.group_size == 0 else batch
+        height, width, channels = features.shape[1:]
+        # In float32 under mixed precision: the epsilon would vanish in float16.
+        grouped = ops.reshape(ops.cast(features, "float32"), (-1, group, height, width, channels))
+        deviations = grouped - ops.mean(grouped, axis=1, keepdims=True)
+        std = ops.sqrt(ops.mean(ops.square(deviations), axis=1) + 1e-8)  # [B/G, H, W, C]
+        per_group = ops.mean(std, axis=(1, 2, 3))  # [B/G]
+        per_image = ops.repeat(per_group, group, axis=0)  # image i is in group i // G
+        channel = ops.ones_like(features[..., :1]) * ops.cast(
+            ops.reshape(per_image, (-1, 1, 1, 1)), features.dtype
+        )
+        return ops.concatenate([features, channel], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+    def get_config(self):
+        return {**super().get_config(), "group_size": self.group_size}
+
+
 def _unit(x):
     return x / ops.sqrt(ops.sum(ops.square(x)) + 1e-12)
 
@@ -185,10 +221,14 @@ def dcgan_discriminator(config: ModelConfig) -> keras.Model:
     """DCGAN's discriminator for 28x28: two 4x4 stride-2 convolutions (14x14 x d_width,
     7x7 x 2*d_width), each resolution followed by `d_depth` extra 3x3 convolutions,
     LeakyReLU(0.2), normalization `d_norm` after all but the first; then the logit
-    from the flattened 7x7 features."""
+    from the flattened 7x7 features. With `d_minibatch_std` the 14x14 features get
+    the minibatch standard deviation as one more channel before the convolution to
+    7x7, so every 7x7 convolution can use it."""
     inputs = _inputs(config, IMAGE_SHAPE, "images")
     x = inputs[0]
     for index, width in enumerate((config.d_width, 2 * config.d_width)):
+        if index > 0 and config.d_minibatch_std:
+            x = MinibatchStd(config.d_minibatch_std)(x)
         x = _maybe_spectral(config, layers.Conv2D(width, 4, strides=2, padding="same"))(x)
         x = _discriminator_block(config, x, normalize=index > 0)
         for _ in range(config.d_depth):

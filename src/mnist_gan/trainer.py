@@ -44,13 +44,15 @@ from mnist_gan.gan import GAN, ema_update
 from mnist_gan.losses import LOSSES
 from mnist_gan.models import architecture
 from mnist_gan.penalties import PENALTIES, interpolation_alpha
+from mnist_gan.schedules import SCHEDULES, Schedule
 
 
 def check_choices(model: ModelConfig, train: TrainConfig) -> None:
     """Validate the params that name registry entries, before any work: the
-    architecture, the loss, every penalty and augmentation, and the penalty a loss
-    requires."""
+    architecture, the loss, the learning-rate schedule, every penalty and
+    augmentation, and the penalty a loss requires."""
     architecture(model.arch)
+    registry_entry(SCHEDULES, train.lr_schedule, "train.lr_schedule", "schedules.SCHEDULES")
     loss = registry_entry(LOSSES, train.loss, "train.loss", "losses.LOSSES")
     for name in train.penalties:
         registry_entry(PENALTIES, name, "a key of train.penalties", "penalties.PENALTIES")
@@ -125,9 +127,14 @@ class GANTrainer:
         self.penalties = {
             PENALTIES[name]: weight for name, weight in config.active_penalties().items()
         }
+        schedule = registry_entry(
+            SCHEDULES, config.lr_schedule, "train.lr_schedule", "schedules.SCHEDULES"
+        )
         with self.strategy.scope():
-            self.g_optimizer = self._adam(config.g_adam, config.precision)
-            self.d_optimizer = self._adam(config.d_adam, config.precision)
+            self.g_optimizer = self._adam(config.g_adam, schedule, config.steps, config.precision)
+            self.d_optimizer = self._adam(
+                config.d_adam, schedule, config.steps * config.d_steps, config.precision
+            )
             # Build optimizer slots before tracing: variables cannot be created in a loop.
             self.g_optimizer.build(gan.generator.model.trainable_variables)
             self.d_optimizer.build(gan.discriminator.model.trainable_variables)
@@ -139,8 +146,13 @@ class GANTrainer:
         self._run = tf.function(self._run_steps, jit_compile=jit and self.replicas == 1)
 
     @staticmethod
-    def _adam(config: Adam, precision: str) -> keras.optimizers.Optimizer:
-        adam = keras.optimizers.Adam(config.learning_rate, config.beta_1, config.beta_2)
+    def _adam(
+        config: Adam, schedule: Schedule, updates: int, precision: str
+    ) -> keras.optimizers.Optimizer:
+        """Adam with `config`, its learning rate following `schedule` over the run's
+        `updates` updates."""
+        learning_rate = schedule(config.learning_rate, updates)
+        adam = keras.optimizers.Adam(learning_rate, config.beta_1, config.beta_2)
         if precision == "mixed_float16":
             # Scales the loss up before backprop and the gradients down before the
             # update, skipping steps whose gradients overflowed.
@@ -235,15 +247,28 @@ class GANTrainer:
         return StepMetrics(d_loss, g_loss, 0.5 * (correct_real + correct_fake))
 
     def _penalties(self, batch: Batches, fake: tf.Tensor) -> tf.Tensor:
-        """The sum of every active penalty times its weight (0 with none)."""
-        total = tf.constant(0.0)
+        """The sum of every active penalty times its weight (0 with none). Lazily
+        (`train.penalty_every` N > 1): N times that on the D updates whose number is
+        a multiple of N, counting from 0 (so the first update has them), and 0, without
+        computing them, on the others."""
 
         def critic(images: tf.Tensor) -> tf.Tensor:  # fakes share the real labels
             return self.gan.discriminator(images, batch.real_labels, training=True)
 
-        for penalty, weight in self.penalties.items():
-            total += weight * penalty(critic, batch.real, fake, batch.alpha)
-        return total
+        def weighted_sum(scale: float) -> tf.Tensor:
+            total = tf.constant(0.0)
+            for penalty, weight in self.penalties.items():
+                total += scale * weight * penalty(critic, batch.real, fake, batch.alpha)
+            return total
+
+        every = self.config.penalty_every
+        if not self.penalties or every == 1:
+            return weighted_sum(1.0)
+        # The optimizer's update counter: in the checkpoint, so a resumed run keeps
+        # the same updates regularized.
+        updates = tf.convert_to_tensor(self.d_optimizer.iterations)
+        due = tf.equal(updates % every, 0)
+        return tf.cond(due, lambda: weighted_sum(float(every)), lambda: tf.constant(0.0))
 
     def _run_steps(self, steps: tf.Tensor) -> StepMetrics:
         totals = StepMetrics(*(tf.constant(0.0) for _ in StepMetrics._fields))

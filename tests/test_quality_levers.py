@@ -1,0 +1,125 @@
+"""Issue 12's levers on small real TensorFlow runs, against values worked out by hand:
+the minibatch standard deviation in D, lazy regularization and learning-rate
+schedules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnist_gan.config import ModelConfig, TrainConfig
+from mnist_gan.gan import build_gan
+from mnist_gan.models import MinibatchStd
+from mnist_gan.runtime import seed_everything
+from mnist_gan.schedules import SCHEDULES
+from mnist_gan.trainer import GANTrainer, check_choices
+from tests.helpers import synthetic_digits
+
+SMALL = ModelConfig(arch="dcgan", z_dim=8, g_width=4, d_width=4)
+
+
+def _data(count: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    pixels, labels = synthetic_digits(count, seed=0)
+    return pixels.astype(np.float32)[..., None] / 127.5 - 1, labels
+
+
+def _trainer(model: ModelConfig = SMALL, **train) -> GANTrainer:
+    seed_everything(0)
+    config = TrainConfig(batch_size=8, **train)
+    gan = build_gan(model, ema=config.ema > 0)
+    return GANTrainer(gan, *_data(), config)
+
+
+def test_minibatch_std_appends_each_groups_mean_feature_deviation() -> None:
+    features = np.random.default_rng(0).normal(size=(8, 5, 5, 3)).astype(np.float32)
+    out = MinibatchStd(4)(features).numpy()
+    assert out.shape == (8, 5, 5, 4)
+    np.testing.assert_array_equal(out[..., :3], features)
+    for group in range(2):
+        images = features[4 * group : 4 * group + 4]
+        expected = np.sqrt(images.var(axis=0) + 1e-8).mean()
+        np.testing.assert_allclose(out[4 * group : 4 * group + 4, ..., 3], expected, rtol=1e-5)
+    # A batch the group size does not divide is one group.
+    odd = MinibatchStd(4)(features[:7]).numpy()[..., 3]
+    np.testing.assert_allclose(odd, np.sqrt(features[:7].var(axis=0) + 1e-8).mean(), rtol=1e-5)
+
+
+def test_with_minibatch_std_d_sees_its_group_and_only_its_group() -> None:
+    seed_everything(0)
+    discriminator = build_gan(ModelConfig(arch="dcgan", d_minibatch_std=4, d_width=4)).discriminator
+    images, labels = _data(8)
+    logits = discriminator(images, labels).numpy()
+    changed = images.copy()
+    changed[1] = -1.0  # a blank image in the first group
+    after = discriminator(changed, labels).numpy()
+    assert np.all(np.abs(after[[0, 2, 3]] - logits[[0, 2, 3]]) > 1e-6)  # its group moves
+    np.testing.assert_array_equal(after[4:], logits[4:])  # the other group does not
+
+
+def test_lazy_penalties_are_n_times_the_penalty_on_every_nth_update_only() -> None:
+    every = 3
+    lazy = _trainer(penalties={"r1": 2.0}, penalty_every=every)
+    batch = lazy._slice(lazy._draw(1), 0)
+    fake = lazy.gan.generator(batch.z, batch.real_labels, training=True)
+    eager = _trainer(penalties={"r1": 2.0})
+    eager.gan.discriminator.model.set_weights(lazy.gan.discriminator.model.get_weights())
+    full = float(eager._penalties(batch, fake))
+    assert full > 0
+
+    @tf.function
+    def penalty_now():
+        return lazy._penalties(batch, fake)
+
+    values = []
+    for update in range(7):
+        lazy.d_optimizer.iterations.assign(update)
+        values.append(float(penalty_now()))
+    expected = [every * full if update % every == 0 else 0.0 for update in range(7)]
+    np.testing.assert_allclose(values, expected, rtol=1e-5)
+
+
+def test_lazy_r1_trains_the_first_update_like_n_times_the_weight() -> None:
+    lazy = _trainer(penalties={"r1": 1.0}, penalty_every=4)
+    eager = _trainer(penalties={"r1": 4.0})
+
+    def d_gap() -> float:
+        pairs = zip(
+            lazy.gan.discriminator.model.get_weights(),
+            eager.gan.discriminator.model.get_weights(),
+            strict=True,
+        )
+        return max(float(np.max(np.abs(a - b))) for a, b in pairs)
+
+    lazy.train(1)
+    eager.train(1)
+    first = d_gap()  # update 0 carries 4 x the penalty: equal up to rounding order
+    assert first < 1e-6
+    lazy.train(1)  # update 1 carries none, where the eager run has it again
+    eager.train(1)
+    assert d_gap() > 100 * max(first, 1e-8)
+
+
+@pytest.mark.parametrize(
+    ("name", "halfway"), [("constant", 1e-3), ("linear", 5e-4), ("cosine", 5e-4)]
+)
+def test_schedules_start_at_the_rate_and_end_at_zero(name: str, halfway: float) -> None:
+    rate = SCHEDULES[name](1e-3, 100)
+    at = rate if isinstance(rate, float) else None
+    values = [at if at is not None else float(rate(step)) for step in (0, 50, 100)]
+    np.testing.assert_allclose(
+        values, [1e-3, halfway, 1e-3 if name == "constant" else 0.0], atol=1e-9
+    )
+
+
+def test_the_optimizers_follow_the_schedule_over_their_own_updates() -> None:
+    trainer = _trainer(lr_schedule="linear", steps=20, d_steps=2)
+    trainer.train(5)
+    # G has made 5 of its 20 updates, D 10 of its 40: both are a quarter down.
+    assert float(trainer.g_optimizer.learning_rate) == pytest.approx(1.5e-4)
+    assert float(trainer.d_optimizer.learning_rate) == pytest.approx(1.5e-4)
+
+
+def test_an_unknown_schedule_is_refused_with_the_choices() -> None:
+    with pytest.raises(Exception, match="cosine, linear"):
+        check_choices(SMALL, TrainConfig(lr_schedule="step"))
