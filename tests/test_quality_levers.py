@@ -121,3 +121,17 @@ def test_the_optimizers_follow_the_schedule_over_their_own_updates() -> None:
 def test_an_unknown_schedule_is_refused_with_the_choices() -> None:
     with pytest.raises(Exception, match="cosine, linear"):
         check_choices(SMALL, TrainConfig(lr_schedule="step"))
+
+
+@pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
+def test_upsampling_generators_draw_28x28_without_transposed_convolutions(upsample) -> None:
+    model = ModelConfig(arch="dcgan", z_dim=8, g_width=4, d_width=4, g_upsample=upsample)
+    trainer = _trainer(model)
+    assert np.all(np.isfinite(trainer.train(2)))
+    generator = trainer.gan.generator
+    kinds = {type(layer).__name__ for layer in generator.model.layers}
+    assert "Conv2DTranspose" not in kinds
+    assert "UpSampling2D" in kinds
+    images = generator(np.zeros((3, 8), np.float32), np.arange(3)).numpy()
+    assert images.shape == (3, 28, 28, 1)
+    assert np.all(np.abs(images) <= 1)

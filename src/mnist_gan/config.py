@@ -158,6 +158,10 @@ class ModelConfig(_Section):
     g_depth: Annotated[int, Field(ge=0, le=8)] = 0
     d_depth: Annotated[int, Field(ge=0, le=8)] = 0
     g_norm: Literal["batch", "layer", "none"] = "batch"
+    # dcgan: how G doubles its resolution: a 4x4 stride-2 transposed convolution
+    # (DCGAN), or nearest/bilinear upsampling then a 3x3 convolution, which cannot
+    # make checkerboard artefacts (Odena et al. 2016).
+    g_upsample: Literal["transposed", "nearest", "bilinear"] = "transposed"
     d_norm: Literal["none", "layer", "batch"] = "none"
     # Spectral normalization of every discriminator weight (Miyato et al. 2018).
     spectral_norm: bool = False

@@ -189,7 +189,8 @@ def dcgan_generator(config: ModelConfig) -> keras.Model:
     """DCGAN (Radford et al. 2016) for 28x28: Dense to 7x7 x 2*g_width, then two
     4x4 stride-2 transposed convolutions (14x14 x g_width, then 28x28 x 1, tanh), each
     resolution followed by `g_depth` extra 3x3 convolutions; normalization `g_norm`
-    and ReLU after every hidden layer."""
+    and ReLU after every hidden layer. With `g_upsample` nearest or bilinear, each
+    transposed convolution is that upsampling and a 3x3 convolution instead."""
     inputs = _inputs(config, (config.z_dim,), "z")
     wide = 2 * config.g_width
     x = layers.Dense(BASE_SIDE * BASE_SIDE * wide, use_bias=config.g_norm == "none")(
@@ -199,15 +200,22 @@ def dcgan_generator(config: ModelConfig) -> keras.Model:
     x = _generator_block(config, x)
     for _ in range(config.g_depth):
         x = _generator_block(config, layers.Conv2D(wide, 3, padding="same", use_bias=False)(x))
-    x = layers.Conv2DTranspose(config.g_width, 4, strides=2, padding="same", use_bias=False)(x)
-    x = _generator_block(config, x)
+    x = _generator_block(config, _doubling(config, config.g_width, use_bias=False)(x))
     for _ in range(config.g_depth):
         x = layers.Conv2D(config.g_width, 3, padding="same", use_bias=False)(x)
         x = _generator_block(config, x)
-    images = layers.Conv2DTranspose(
-        1, 4, strides=2, padding="same", activation="tanh", dtype="float32"
-    )(x)
+    images = _doubling(config, 1, activation="tanh", dtype="float32")(x)
     return _model(inputs, images, "generator")
+
+
+def _doubling(config: ModelConfig, filters: int, **conv) -> Callable:
+    """G's step from one resolution to twice it, with `filters` output channels and
+    the convolution's other arguments `conv`, as `model.g_upsample` says."""
+    if config.g_upsample == "transposed":
+        return layers.Conv2DTranspose(filters, 4, strides=2, padding="same", **conv)
+    upsample = layers.UpSampling2D(2, interpolation=config.g_upsample)
+    convolution = layers.Conv2D(filters, 3, padding="same", **conv)
+    return lambda x: convolution(upsample(x))
 
 
 def _generator_block(config: ModelConfig, x):
