@@ -56,6 +56,13 @@ def configure(repo: Path, mirror: Path, overrides: list[str]) -> None:
     params["data"]["mirrors"] = [str(mirror)]
     for entry in params["data"]["files"].values():
         entry["md5"] = md5(mirror / entry["name"])
+    apply_overrides(params, overrides)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def apply_overrides(params: dict, overrides: list[str]) -> None:
+    """Set each `section.key=value` of `overrides` in the params dict, the value read
+    as YAML (numbers, booleans, lists), as `dvc exp run -S` reads it."""
     for override in overrides:
         key, _, value = override.partition("=")
         *sections, leaf = key.split(".")
@@ -64,8 +71,7 @@ def configure(repo: Path, mirror: Path, overrides: list[str]) -> None:
             target = target[section]
         if leaf not in target:
             raise SystemExit(f"-S {key}: no such key in params.yaml")
-        target[leaf] = yaml.safe_load(value)  # numbers, booleans, lists, as `-S` reads them
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        target[leaf] = yaml.safe_load(value)
 
 
 def run_measured(command: list[str], cwd: Path, log: Path, env: dict) -> tuple[int, float, int]:

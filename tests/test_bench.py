@@ -102,3 +102,30 @@ def test_pipeline_benchmark_times_every_stage_on_a_mirror(tmp_path: Path) -> Non
     for _, seconds, megabytes in rows[2:-1]:
         assert float(seconds) > 0 and int(megabytes) > 50  # python + tensorflow at least
     assert (tmp_path / "run/samples/samples.npy").exists()
+
+
+def test_lever_cost_benchmark_prints_a_row_per_lever(tmp_path: Path, raw: dict) -> None:
+    pixels, labels = synthetic_digits(64, seed=0)
+    save_split(tmp_path, "train", Split(pixels[..., None] / np.float32(127.5) - 1, labels))
+    raw["model"].update(g_width=4, d_width=4)
+    raw["train"].update(batch_size=8, steps_per_call=2)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    levers = ["train.penalties.r1=0", "model.d_minibatch_std=4 train.lr_schedule=linear"]
+    command = [sys.executable, "bench/lever_cost.py", "--data", str(tmp_path)]
+    command += ["--params", str(params), "--steps", "3", "--repeat", "2"]
+    for lever in levers:
+        command += ["--lever", lever]
+    process = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": "src"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    rows = [line for line in process.stdout.splitlines() if line.startswith("| ")][2:]
+    assert [row.split("|")[1].strip() for row in rows] == ["params as they are", *levers]
+    assert rows[0].split("|")[4].strip() == "1.00"

@@ -62,7 +62,7 @@ def test_lazy_penalties_are_n_times_the_penalty_on_every_nth_update_only() -> No
     lazy = _trainer(penalties={"r1": 2.0}, penalty_every=every)
     batch = lazy._slice(lazy._draw(1), 0)
     fake = lazy.gan.generator(batch.z, batch.real_labels, training=True)
-    eager = _trainer(penalties={"r1": 2.0})
+    eager = _trainer(penalties={"r1": 2.0}, penalty_every=1)
     eager.gan.discriminator.model.set_weights(lazy.gan.discriminator.model.get_weights())
     full = float(eager._penalties(batch, fake))
     assert full > 0
@@ -81,7 +81,7 @@ def test_lazy_penalties_are_n_times_the_penalty_on_every_nth_update_only() -> No
 
 def test_lazy_r1_trains_the_first_update_like_n_times_the_weight() -> None:
     lazy = _trainer(penalties={"r1": 1.0}, penalty_every=4)
-    eager = _trainer(penalties={"r1": 4.0})
+    eager = _trainer(penalties={"r1": 4.0}, penalty_every=1)
 
     def d_gap() -> float:
         pairs = zip(
@@ -135,3 +135,29 @@ def test_upsampling_generators_draw_28x28_without_transposed_convolutions(upsamp
     images = generator(np.zeros((3, 8), np.float32), np.arange(3)).numpy()
     assert images.shape == (3, 28, 28, 1)
     assert np.all(np.abs(images) <= 1)
+
+
+def test_the_wgan_gp_constraint_is_never_lazy() -> None:
+    """WGAN-GP's gradient penalty is the critic's Lipschitz constraint: it holds at every
+    update whatever train.penalty_every says, while R1 beside it stays lazy."""
+    trainer = _trainer(penalties={"gradient_penalty": 1.0, "r1": 2.0}, penalty_every=4)
+    batch = trainer._slice(trainer._draw(1), 0)
+    fake = trainer.gan.generator(batch.z, batch.real_labels, training=True)
+    alone = {
+        name: _trainer(penalties={name: weight}, penalty_every=1)
+        for name, weight in (("gradient_penalty", 1.0), ("r1", 2.0))
+    }
+    full = {}
+    for name, other in alone.items():
+        other.gan.discriminator.model.set_weights(trainer.gan.discriminator.model.get_weights())
+        full[name] = float(other._penalties(batch, fake))
+
+    @tf.function
+    def penalty_now():
+        return trainer._penalties(batch, fake)
+
+    trainer.d_optimizer.iterations.assign(4)
+    expected = full["gradient_penalty"] + 4 * full["r1"]
+    assert float(penalty_now()) == pytest.approx(expected, rel=1e-5)
+    trainer.d_optimizer.iterations.assign(5)
+    assert float(penalty_now()) == pytest.approx(full["gradient_penalty"], rel=1e-5)

@@ -201,12 +201,12 @@ class TrainConfig(_Section):
     # off): gradient_penalty is WGAN-GP's lambda, r1 is R1's gamma.
     penalties: dict[str, Annotated[float, Field(ge=0, le=1e6)]] = {
         "gradient_penalty": 0.0,
-        "r1": 0.0,
+        "r1": 1.0,
     }
     # Lazy regularization (StyleGAN2, Karras et al. 2020): the penalties are computed
     # on every N-th D update only, weighted N times, so they cost 1/N as much (16 in
     # the paper; 1: every update).
-    penalty_every: Annotated[int, Field(ge=1, le=1000)] = 1
+    penalty_every: Annotated[int, Field(ge=1, le=1000)] = 16
     # Differentiable augmentation (DiffAugment) of what D sees, real and fake, in both
     # updates: names of augment.AUGMENTATIONS applied in order ([]: off). The paper's
     # small-data policy: [brightness, contrast, translation, cutout].
@@ -318,7 +318,8 @@ class Params(_Section):
         if penalized and self.model.arch == "dcgan" and self.model.d_norm == "batch":
             raise ValueError(
                 "model.d_norm = 'batch' does not work with a gradient penalty "
-                f"(train.penalties: {penalized}): use model.d_norm 'layer' or 'none'"
+                f"(train.penalties: {penalized}): use model.d_norm 'layer' or 'none', or set "
+                "those penalties to 0"
             )
         return self
 

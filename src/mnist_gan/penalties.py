@@ -4,8 +4,9 @@ their values.
 Each penalty has one signature, `penalty(critic, real, fake, alpha) -> scalar`: the
 critic maps images float32 [B, 28, 28, 1] to logits [B, 1] (labels already bound),
 real and fake are [B, 28, 28, 1], alpha float32 [B, 1, 1, 1] is uniform in [0, 1].
-The training step adds `weight * penalty` to D's loss. Adding a penalty is one
-function and one entry of `PENALTIES`.
+The training step adds `weight * penalty` to D's loss, lazily (train.penalty_every)
+unless the penalty is in `EVERY_UPDATE`. Adding a penalty is one function and one
+entry of `PENALTIES`.
 """
 
 from __future__ import annotations
@@ -60,3 +61,7 @@ PENALTIES: dict[str, Penalty] = {
     "gradient_penalty": gradient_penalty,
     "r1": r1,
 }
+
+# Penalties applied at every D update whatever `train.penalty_every` says: WGAN-GP's
+# is its critic's Lipschitz constraint, not a regularizer that may come now and then.
+EVERY_UPDATE = frozenset({"gradient_penalty"})

@@ -43,7 +43,7 @@ from mnist_gan.errors import ParamsError, registry_entry
 from mnist_gan.gan import GAN, ema_update
 from mnist_gan.losses import LOSSES
 from mnist_gan.models import architecture
-from mnist_gan.penalties import PENALTIES, interpolation_alpha
+from mnist_gan.penalties import EVERY_UPDATE, PENALTIES, interpolation_alpha
 from mnist_gan.schedules import SCHEDULES, Schedule
 
 
@@ -124,8 +124,10 @@ class GANTrainer:
         self.batch_size = config.batch_size
         self.per_replica = config.batch_size // self.replicas
         self.loss = registry_entry(LOSSES, config.loss, "train.loss", "losses.LOSSES")
-        self.penalties = {
-            PENALTIES[name]: weight for name, weight in config.active_penalties().items()
+        active = config.active_penalties()
+        self.penalties = {PENALTIES[name]: weight for name, weight in active.items()}
+        self.lazy_penalties = {
+            PENALTIES[name]: weight for name, weight in active.items() if name not in EVERY_UPDATE
         }
         schedule = registry_entry(
             SCHEDULES, config.lr_schedule, "train.lr_schedule", "schedules.SCHEDULES"
@@ -247,28 +249,33 @@ class GANTrainer:
         return StepMetrics(d_loss, g_loss, 0.5 * (correct_real + correct_fake))
 
     def _penalties(self, batch: Batches, fake: tf.Tensor) -> tf.Tensor:
-        """The sum of every active penalty times its weight (0 with none). Lazily
-        (`train.penalty_every` N > 1): N times that on the D updates whose number is
-        a multiple of N, counting from 0 (so the first update has them), and 0, without
-        computing them, on the others."""
+        """The sum of every active penalty times its weight (0 with none). With
+        `train.penalty_every` N > 1 the lazy ones (all but penalties.EVERY_UPDATE) are
+        N times that on the D updates whose number is a multiple of N, counting from 0
+        (so the first update has them), and left out, not computed, on the others."""
 
         def critic(images: tf.Tensor) -> tf.Tensor:  # fakes share the real labels
             return self.gan.discriminator(images, batch.real_labels, training=True)
 
-        def weighted_sum(scale: float) -> tf.Tensor:
+        def weighted_sum(penalties: dict, scale: float = 1.0) -> tf.Tensor:
             total = tf.constant(0.0)
-            for penalty, weight in self.penalties.items():
+            for penalty, weight in penalties.items():
                 total += scale * weight * penalty(critic, batch.real, fake, batch.alpha)
             return total
 
         every = self.config.penalty_every
-        if not self.penalties or every == 1:
-            return weighted_sum(1.0)
+        if not self.lazy_penalties or every == 1:
+            return weighted_sum(self.penalties)
+        eager = {p: w for p, w in self.penalties.items() if p not in self.lazy_penalties}
         # The optimizer's update counter: in the checkpoint, so a resumed run keeps
         # the same updates regularized.
         updates = tf.convert_to_tensor(self.d_optimizer.iterations)
-        due = tf.equal(updates % every, 0)
-        return tf.cond(due, lambda: weighted_sum(float(every)), lambda: tf.constant(0.0))
+        lazy = tf.cond(
+            tf.equal(updates % every, 0),
+            lambda: weighted_sum(self.lazy_penalties, float(every)),
+            lambda: tf.constant(0.0),
+        )
+        return weighted_sum(eager) + lazy
 
     def _run_steps(self, steps: tf.Tensor) -> StepMetrics:
         totals = StepMetrics(*(tf.constant(0.0) for _ in StepMetrics._fields))
