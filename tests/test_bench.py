@@ -15,13 +15,20 @@ from mnist_gan.data import Split, save_split
 from tests.helpers import REPO_ROOT, make_mirror, synthetic_digits
 
 
-def test_train_speed_benchmark_prints_every_row(tmp_path: Path, raw: dict) -> None:
-    pixels, labels = synthetic_digits(256, seed=0)
-    save_split(tmp_path, "train", Split(pixels[..., None] / np.float32(127.5) - 1, labels))
+def _tiny_training_set_and_params(folder: Path, raw: dict, count: int) -> Path:
+    """A synthetic training split of `count` images in `folder` and a params file for
+    a tiny DCGAN next to it; returns the params file."""
+    pixels, labels = synthetic_digits(count, seed=0)
+    save_split(folder, "train", Split(pixels[..., None] / np.float32(127.5) - 1, labels))
     raw["model"].update(g_width=4, d_width=4)
     raw["train"].update(batch_size=8, steps_per_call=2)
-    params = tmp_path / "params.yaml"
+    params = folder / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
+    return params
+
+
+def test_train_speed_benchmark_prints_every_row(tmp_path: Path, raw: dict) -> None:
+    params = _tiny_training_set_and_params(tmp_path, raw, 256)
     process = subprocess.run(
         [
             sys.executable,
@@ -105,12 +112,7 @@ def test_pipeline_benchmark_times_every_stage_on_a_mirror(tmp_path: Path) -> Non
 
 
 def test_lever_cost_benchmark_prints_a_row_per_lever(tmp_path: Path, raw: dict) -> None:
-    pixels, labels = synthetic_digits(64, seed=0)
-    save_split(tmp_path, "train", Split(pixels[..., None] / np.float32(127.5) - 1, labels))
-    raw["model"].update(g_width=4, d_width=4)
-    raw["train"].update(batch_size=8, steps_per_call=2)
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump(raw))
+    params = _tiny_training_set_and_params(tmp_path, raw, 64)
     levers = ["train.penalties.r1=0", "model.d_minibatch_std=4 train.lr_schedule=linear"]
     command = [sys.executable, "bench/lever_cost.py", "--data", str(tmp_path)]
     command += ["--params", str(params), "--steps", "3", "--repeat", "2"]

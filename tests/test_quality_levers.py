@@ -14,14 +14,9 @@ from mnist_gan.models import MinibatchStd
 from mnist_gan.runtime import seed_everything
 from mnist_gan.schedules import SCHEDULES
 from mnist_gan.trainer import GANTrainer, check_choices
-from tests.helpers import synthetic_digits
+from tests.test_gan_variants import _data
 
 SMALL = ModelConfig(arch="dcgan", z_dim=8, g_width=4, d_width=4)
-
-
-def _data(count: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    pixels, labels = synthetic_digits(count, seed=0)
-    return pixels.astype(np.float32)[..., None] / 127.5 - 1, labels
 
 
 def _trainer(model: ModelConfig = SMALL, **train) -> GANTrainer:
