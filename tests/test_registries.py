@@ -98,4 +98,6 @@ def test_a_loss_and_a_penalty_registered_in_one_place_train_through_params(
     after = gan.discriminator.model.get_weights()
     assert not all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
     assert trainer.loss.discriminator is _double_hinge_discriminator
-    assert list(trainer.penalties.items()) == [(_logit_size, 0.5)]
+    # Not in penalties.EVERY_UPDATE, so lazy under the default train.penalty_every.
+    assert trainer.lazy_penalties == {_logit_size: 0.5}
+    assert trainer.eager_penalties == {}

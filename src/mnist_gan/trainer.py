@@ -124,11 +124,13 @@ class GANTrainer:
         self.batch_size = config.batch_size
         self.per_replica = config.batch_size // self.replicas
         self.loss = registry_entry(LOSSES, config.loss, "train.loss", "losses.LOSSES")
-        active = config.active_penalties()
-        self.penalties = {PENALTIES[name]: weight for name, weight in active.items()}
-        self.lazy_penalties = {
-            PENALTIES[name]: weight for name, weight in active.items() if name not in EVERY_UPDATE
-        }
+        # Split once: the eager penalties come at every D update, the lazy ones (with
+        # train.penalty_every > 1, all but penalties.EVERY_UPDATE) on every N-th.
+        lazy = config.penalty_every > 1
+        self.eager_penalties, self.lazy_penalties = {}, {}
+        for name, weight in config.active_penalties().items():
+            part = self.lazy_penalties if lazy and name not in EVERY_UPDATE else self.eager_penalties
+            part[PENALTIES[name]] = weight
         schedule = registry_entry(
             SCHEDULES, config.lr_schedule, "train.lr_schedule", "schedules.SCHEDULES"
         )
@@ -263,10 +265,10 @@ class GANTrainer:
                 total += scale * weight * penalty(critic, batch.real, fake, batch.alpha)
             return total
 
+        eager = weighted_sum(self.eager_penalties)
+        if not self.lazy_penalties:
+            return eager
         every = self.config.penalty_every
-        if not self.lazy_penalties or every == 1:
-            return weighted_sum(self.penalties)
-        eager = {p: w for p, w in self.penalties.items() if p not in self.lazy_penalties}
         # The optimizer's update counter: in the checkpoint, so a resumed run keeps
         # the same updates regularized.
         updates = tf.convert_to_tensor(self.d_optimizer.iterations)
@@ -275,7 +277,7 @@ class GANTrainer:
             lambda: weighted_sum(self.lazy_penalties, float(every)),
             lambda: tf.constant(0.0),
         )
-        return weighted_sum(eager) + lazy
+        return eager + lazy
 
     def _run_steps(self, steps: tf.Tensor) -> StepMetrics:
         totals = StepMetrics(*(tf.constant(0.0) for _ in StepMetrics._fields))
