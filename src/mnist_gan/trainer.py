@@ -126,11 +126,10 @@ class GANTrainer:
         self.loss = registry_entry(LOSSES, config.loss, "train.loss", "losses.LOSSES")
         # Split once: the eager penalties come at every D update, the lazy ones (with
         # train.penalty_every > 1, all but penalties.EVERY_UPDATE) on every N-th.
-        lazy = config.penalty_every > 1
         self.eager_penalties, self.lazy_penalties = {}, {}
         for name, weight in config.active_penalties().items():
-            part = self.lazy_penalties if lazy and name not in EVERY_UPDATE else self.eager_penalties
-            part[PENALTIES[name]] = weight
+            eager = config.penalty_every == 1 or name in EVERY_UPDATE
+            (self.eager_penalties if eager else self.lazy_penalties)[PENALTIES[name]] = weight
         schedule = registry_entry(
             SCHEDULES, config.lr_schedule, "train.lr_schedule", "schedules.SCHEDULES"
         )
