@@ -17,7 +17,7 @@ from tests.helpers import REPO_ROOT
 @pytest.mark.parametrize(
     ("override", "key", "value"),
     [
-        ("train.batch_size=32", ("train", "batch_size"), 32),
+        ("train.batch_size=64", ("train", "batch_size"), 64),
         ("train.g_adam.learning_rate=0.001", ("train", "g_adam", "learning_rate"), 0.001),
         ("train.penalties.r1=10", ("train", "penalties", "r1"), 10),
         (
