@@ -109,8 +109,9 @@ def test_the_optimizers_follow_the_schedule_over_their_own_updates() -> None:
     trainer = _trainer(lr_schedule="linear", steps=20, d_steps=2)
     trainer.train(5)
     # G has made 5 of its 20 updates, D 10 of its 40: both are a quarter down.
-    assert float(trainer.g_optimizer.learning_rate) == pytest.approx(1.5e-4)
-    assert float(trainer.d_optimizer.learning_rate) == pytest.approx(1.5e-4)
+    g_rate, d_rate = trainer.config.g_adam.learning_rate, trainer.config.d_adam.learning_rate
+    assert float(trainer.g_optimizer.learning_rate) == pytest.approx(0.75 * g_rate)
+    assert float(trainer.d_optimizer.learning_rate) == pytest.approx(0.75 * d_rate)
 
 
 def test_an_unknown_schedule_is_refused_with_the_choices() -> None:
