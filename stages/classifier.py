@@ -15,7 +15,7 @@ from mnist_gan.classifier import (
     save_classifier,
     train_classifier,
 )
-from mnist_gan.cli import ParamsPath, new_app, run, user_errors
+from mnist_gan.cli import ParamsPath, command, new_app
 from mnist_gan.config import load_params
 from mnist_gan.data import load_split
 from mnist_gan.files import write_json
@@ -24,7 +24,7 @@ from mnist_gan.runtime import configure_cpu, seed_everything
 app = new_app(__doc__)
 
 
-@app.command()
+@command(app)
 def main(
     params: ParamsPath = Path("params.yaml"),
     data: Annotated[Path, typer.Option(help="Folder of the prepared splits.")] = Path(
@@ -43,11 +43,10 @@ def main(
     """Fit on the train split only (the holdout stays unseen), then score the test set.
     DVCLive logs loss and accuracy per epoch on the train split (train/) and the test
     set (eval/; reported only, nothing is chosen by it)."""
-    with user_errors():
-        every = load_params(params)
-        config = every.classifier
-        configure_cpu(every.cpu)  # before TensorFlow runs anything
-        train, test = load_split(data, "train"), load_split(data, "test")
+    every = load_params(params)
+    config = every.classifier
+    configure_cpu(every.cpu)  # before TensorFlow runs anything
+    train, test = load_split(data, "train"), load_split(data, "test")
     seed_everything(config.seed)
     model = build_classifier()
     with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False) as live:
@@ -63,4 +62,4 @@ def main(
 
 
 if __name__ == "__main__":
-    run(app)
+    app()

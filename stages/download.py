@@ -6,14 +6,14 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.cli import ParamsPath, new_app, run, user_errors
+from mnist_gan.cli import ParamsPath, command, new_app
 from mnist_gan.config import load_params
 from mnist_gan.download import download_all
 
 app = new_app(__doc__)
 
 
-@app.command()
+@command(app)
 def main(
     params: ParamsPath = Path("params.yaml"),
     out: Annotated[Path, typer.Option(help="Folder for the verified files.")] = Path("data/raw"),
@@ -28,11 +28,10 @@ def main(
 ) -> None:
     """Try each of data.mirrors in order for each file of data.files; keep a file only
     once its md5 matches."""
-    with user_errors():
-        config = load_params(params).data
-        for path in download_all(config, out, progress=progress):
-            typer.echo(f"verified {path}")
+    config = load_params(params).data
+    for path in download_all(config, out, progress=progress):
+        typer.echo(f"verified {path}")
 
 
 if __name__ == "__main__":
-    run(app)
+    app()

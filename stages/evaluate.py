@@ -8,7 +8,7 @@ import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
 from mnist_gan.classifier import feature_model, load_classifier
-from mnist_gan.cli import ParamsPath, new_app, run, user_errors
+from mnist_gan.cli import ParamsPath, command, new_app
 from mnist_gan.config import load_params
 from mnist_gan.data import check_pixels, load_split, to_unit_range
 from mnist_gan.files import read_npy, write_csv, write_json
@@ -19,7 +19,7 @@ app = new_app(__doc__)
 SUMMARY = ("inception_score", "fid", "kid", "precision", "recall", "density", "coverage")
 
 
-@app.command()
+@command(app)
 def main(
     params: ParamsPath = Path("params.yaml"),
     samples: Annotated[
@@ -40,16 +40,15 @@ def main(
 ) -> None:
     """Write every metric of the registry for the samples, and under `real` the same
     for the holdout images, all against the test set."""
-    with user_errors():
-        every = load_params(params)
-        config = every.evaluate
-        configure_cpu(every.cpu)  # before TensorFlow runs anything
-        fix = f"rebuild it with `dvc repro -f sample` or restore it with `dvc checkout {samples}`"
-        pixels = check_pixels(read_npy(samples / "samples.npy", fix), str(samples / "samples.npy"))
-        labels_path = samples / "labels.npy"
-        labels = read_npy(labels_path, fix) if labels_path.exists() else None
-        extractor = feature_model(load_classifier(classifier))
-        test, holdout = load_split(data, "test"), load_split(data, "holdout")
+    every = load_params(params)
+    config = every.evaluate
+    configure_cpu(every.cpu)  # before TensorFlow runs anything
+    fix = f"rebuild it with `dvc repro -f sample` or restore it with `dvc checkout {samples}`"
+    pixels = check_pixels(read_npy(samples / "samples.npy", fix), str(samples / "samples.npy"))
+    labels_path = samples / "labels.npy"
+    labels = read_npy(labels_path, fix) if labels_path.exists() else None
+    extractor = feature_model(load_classifier(classifier))
+    test, holdout = load_split(data, "test"), load_split(data, "holdout")
     reference = view(extractor, test.images, config.batch_size, test.labels)
 
     generated = view(extractor, to_unit_range(pixels), config.batch_size, labels)
@@ -75,4 +74,4 @@ def main(
 
 
 if __name__ == "__main__":
-    run(app)
+    app()

@@ -7,14 +7,14 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.cli import new_app, run, user_errors
+from mnist_gan.cli import command, new_app
 from mnist_gan.export import SIGNATURE, export_saved_model
 from mnist_gan.gan import load_generator
 
 app = new_app(__doc__)
 
 
-@app.command()
+@command(app)
 def main(
     models: Annotated[Path, typer.Option(help="Folder of the trained GAN.")] = Path("models/gan"),
     out: Annotated[Path, typer.Option(help="Folder for the SavedModel.")] = Path(
@@ -23,8 +23,7 @@ def main(
 ) -> None:
     """Write `out` as a SavedModel whose `serving_default` signature maps z float32
     [B, z_dim] and labels int32 [B] to images uint8 [B, 28, 28]."""
-    with user_errors():
-        generator = load_generator(models)
+    generator = load_generator(models)
     export_saved_model(generator, out)
     config = generator.config
     typer.echo(
@@ -34,4 +33,4 @@ def main(
 
 
 if __name__ == "__main__":
-    run(app)
+    app()

@@ -8,13 +8,13 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.cli import new_app, run, user_errors
+from mnist_gan.cli import command, new_app
 from mnist_gan.figures import draw_figures, load_run
 
 app = new_app(__doc__)
 
 
-@app.command()
+@command(app)
 def main(
     train_live: Annotated[Path, typer.Option(help="DVCLive folder of training.")] = Path(
         "dvclive/train"
@@ -28,11 +28,10 @@ def main(
     out: Annotated[Path, typer.Option(help="Folder for the figures.")] = Path("figures"),
 ) -> None:
     """Write one PNG per figure in mnist_gan.figures.FIGURES to `out`."""
-    with user_errors():
-        run = load_run(train_live, classifier_live, eval_metrics)
-        paths = draw_figures(run, out)
+    logged = load_run(train_live, classifier_live, eval_metrics)
+    paths = draw_figures(logged, out)
     typer.echo(f"wrote {', '.join(path.name for path in paths)} to {out}/")
 
 
 if __name__ == "__main__":
-    run(app)
+    app()

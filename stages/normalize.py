@@ -6,14 +6,14 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.cli import ParamsPath, new_app, run, user_errors
+from mnist_gan.cli import ParamsPath, command, new_app
 from mnist_gan.config import load_params
 from mnist_gan.data import Split, load_idx_pair, save_split, split_holdout, to_unit_range
 
 app = new_app(__doc__)
 
 
-@app.command()
+@command(app)
 def main(
     params: ParamsPath = Path("params.yaml"),
     raw: Annotated[Path, typer.Option(help="Folder of the downloaded files.")] = Path("data/raw"),
@@ -21,25 +21,24 @@ def main(
 ) -> None:
     """Write train/holdout/test splits: images float32 [N, 28, 28, 1] in [-1, 1] and
     labels uint8 [N]. The holdout is the last normalize.holdout training images."""
-    with user_errors():
-        config = load_params(params)
-        files = config.data.files
-        train_pixels, train_labels = load_idx_pair(
-            raw / files.train_images.name, raw / files.train_labels.name
-        )
-        test_pixels, test_labels = load_idx_pair(
-            raw / files.test_images.name, raw / files.test_labels.name
-        )
-        train, holdout = split_holdout(train_pixels, train_labels, config.normalize.holdout)
-        splits = {
-            "train": train,
-            "holdout": holdout,
-            "test": Split(to_unit_range(test_pixels), test_labels),
-        }
-        for name, split in splits.items():
-            save_split(out, name, split)
-            typer.echo(f"{name}: {len(split.labels)} images")
+    config = load_params(params)
+    files = config.data.files
+    train_pixels, train_labels = load_idx_pair(
+        raw / files.train_images.name, raw / files.train_labels.name
+    )
+    test_pixels, test_labels = load_idx_pair(
+        raw / files.test_images.name, raw / files.test_labels.name
+    )
+    train, holdout = split_holdout(train_pixels, train_labels, config.normalize.holdout)
+    splits = {
+        "train": train,
+        "holdout": holdout,
+        "test": Split(to_unit_range(test_pixels), test_labels),
+    }
+    for name, split in splits.items():
+        save_split(out, name, split)
+        typer.echo(f"{name}: {len(split.labels)} images")
 
 
 if __name__ == "__main__":
-    run(app)
+    app()

@@ -7,7 +7,7 @@ import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import numpy as np
 import typer
 
-from mnist_gan.cli import ParamsPath, new_app, run, user_errors
+from mnist_gan.cli import ParamsPath, command, new_app
 from mnist_gan.config import load_params
 from mnist_gan.data import NUM_CLASSES
 from mnist_gan.files import read_npy, write_npy
@@ -26,7 +26,7 @@ app = new_app(__doc__)
 SCALE = 4  # enlarge 28-pixel digits so the pictures are readable
 
 
-@app.command()
+@command(app)
 def main(
     params: ParamsPath = Path("params.yaml"),
     models: Annotated[Path, typer.Option(help="Folder of the trained GAN.")] = Path("models/gan"),
@@ -39,13 +39,12 @@ def main(
     train.sample_every step) and samples.npy: uint8 [sample.count, 28, 28], 0..255.
     A conditional model's samples have balanced labels, written to labels.npy, and
     class_grid.png holds one row per digit (sample.class_grid_cols columns)."""
-    with user_errors():
-        every = load_params(params)
-        config = every.sample
-        configure_cpu(every.cpu)  # before TensorFlow runs anything
-        generator = load_generator(models)
-        fix = f"restore it with `dvc checkout {models}` or retrain with `dvc repro -f train`"
-        frames = read_npy(models / PROGRESS_FILE, fix)
+    every = load_params(params)
+    config = every.sample
+    configure_cpu(every.cpu)  # before TensorFlow runs anything
+    generator = load_generator(models)
+    fix = f"restore it with `dvc checkout {models}` or retrain with `dvc repro -f train`"
+    frames = read_npy(models / PROGRESS_FILE, fix)
     z_dim, conditional = generator.config.z_dim, generator.config.conditional
 
     def draw(seed: int, count: int, labels: np.ndarray | None = None) -> np.ndarray:
@@ -83,4 +82,4 @@ def main(
 
 
 if __name__ == "__main__":
-    run(app)
+    app()

@@ -7,7 +7,7 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.cli import ParamsPath, new_app, run, user_errors
+from mnist_gan.cli import ParamsPath, command, new_app
 from mnist_gan.config import load_params
 from mnist_gan.data import load_split
 from mnist_gan.files import write_npy
@@ -22,7 +22,7 @@ SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parents[1]
 
 
-@app.command()
+@command(app)
 def main(
     params: ParamsPath = Path("params.yaml"),
     data: Annotated[Path, typer.Option(help="Folder of the prepared splits.")] = Path(
@@ -51,29 +51,28 @@ def main(
     grid every train.sample_every, FID and classifier score against the test set every
     train.eval_every, a checkpoint every train.checkpoint_every, which a rerun with the
     same params, data, code and libraries resumes from."""
-    with user_errors():
-        config = load_params(params)
-        configure_cpu(config.cpu)  # before TensorFlow runs anything
-        check_choices(config.model, config.train)
-        strategy = make_strategy(config.train.strategy)  # before any other TF work
-        out, live_dir, checkpoints = output_folders(strategy, out, live_dir, checkpoints)
-        result = train_gan(
-            config.model,
-            config.train,
-            strategy,
-            load_split(data, "train"),
-            load_split(data, "test").images,
-            classifier,
-            code=code_digest(project_sources(SCRIPT, ROOT / "src"), ROOT),
-            checkpoints=checkpoints,
-            live_dir=live_dir,
-            progress=progress,
-            cpu=config.cpu,
-        )
+    config = load_params(params)
+    configure_cpu(config.cpu)  # before TensorFlow runs anything
+    check_choices(config.model, config.train)
+    strategy = make_strategy(config.train.strategy)  # before any other TF work
+    out, live_dir, checkpoints = output_folders(strategy, out, live_dir, checkpoints)
+    result = train_gan(
+        config.model,
+        config.train,
+        strategy,
+        load_split(data, "train"),
+        load_split(data, "test").images,
+        classifier,
+        code=code_digest(project_sources(SCRIPT, ROOT / "src"), ROOT),
+        checkpoints=checkpoints,
+        live_dir=live_dir,
+        progress=progress,
+        cpu=config.cpu,
+    )
     description = {"model": config.model.model_dump(), "train": config.train.model_dump()}
     save_gan(result.gan, out, {**description, "final": result.final})
     write_npy(out / PROGRESS_FILE, result.grids)
 
 
 if __name__ == "__main__":
-    run(app)
+    app()

@@ -161,3 +161,15 @@ def test_the_installed_console_script_draws_the_same_digits(conditional, tmp_pat
     assert done.returncode == 0, done.stderr[-2000:]
     expected = load_generator(conditional).generate(digits=[4, 2], seed=0)
     np.testing.assert_array_equal(np.load(out, allow_pickle=False), expected)
+
+    # Its entry point, not just the app, turns a user error into one line and exit 2.
+    failed = subprocess.run(
+        [str(script), "generate", "--model", str(conditional), "--out", "x.txt"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    assert failed.returncode == 2 and len(errors) == 1, failed.stderr[-2000:]
+    assert "--out must end in .png or .npy" in errors[0] and "Traceback" not in failed.stderr

@@ -10,7 +10,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from mnist_gan.cli import new_app, run, user_errors
+from mnist_gan.cli import command, new_app
 from mnist_gan.errors import ParamsError, quote
 from mnist_gan.files import write_npy
 from mnist_gan.generate import TRUNCATION_RANGE, load_generator
@@ -46,7 +46,7 @@ def _save(out: Path, pixels: np.ndarray, cols: int) -> None:
     save_png(out, upscale(image_grid(padded, rows, cols), SCALE))
 
 
-@app.command()
+@command(app)
 def generate(
     out: Annotated[Path, typer.Option(help="Where to write: a .png grid or a .npy array.")],
     model: Annotated[Path, typer.Option(help="A model folder (models/gan).")] = Path("models/gan"),
@@ -66,22 +66,21 @@ def generate(
     steps: Annotated[int, typer.Option(help="Images in the walk.")] = 10,
 ) -> None:
     """Draw digits (or a latent walk) and write them to --out."""
-    with user_errors():
-        if out.suffix not in {".png", ".npy"}:
-            raise ParamsError(f"--out must end in .png or .npy, got {quote(str(out))}")
-        generator = load_generator(model)
-        if interpolate is not None:
-            chosen = _digits(digits) or [None]
-            if len(chosen) != 1:
-                raise ParamsError("a walk keeps one digit: give --digits a single digit")
-            pixels = generator.interpolate(*interpolate, steps=steps, digit=chosen[0])
-            cols = len(pixels)
-        else:
-            pixels = generator.generate(_digits(digits), count, seed, truncation)
-            cols = min(len(pixels), GRID_COLS)
-        _save(out, pixels, cols)
+    if out.suffix not in {".png", ".npy"}:
+        raise ParamsError(f"--out must end in .png or .npy, got {quote(str(out))}")
+    generator = load_generator(model)
+    if interpolate is not None:
+        chosen = _digits(digits) or [None]
+        if len(chosen) != 1:
+            raise ParamsError("a walk keeps one digit: give --digits a single digit")
+        pixels = generator.interpolate(*interpolate, steps=steps, digit=chosen[0])
+        cols = len(pixels)
+    else:
+        pixels = generator.generate(_digits(digits), count, seed, truncation)
+        cols = min(len(pixels), GRID_COLS)
+    _save(out, pixels, cols)
     typer.echo(f"wrote {len(pixels)} images to {out}")
 
 
 if __name__ == "__main__":
-    run(app)
+    app()

@@ -3,9 +3,8 @@ into one clear message and a non-zero exit instead of a traceback."""
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -25,24 +24,23 @@ ParamsPath = Annotated[
 ]
 
 
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Print a user-facing error as `error: ...` on stderr and exit with code 2."""
-    try:
-        yield
-    except USER_ERRORS as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from None
+def command(app: typer.Typer) -> Callable[[Callable], Callable]:
+    """`app.command()` for a function whose user errors, raised anywhere in it (also
+    while writing its outputs: a full disk), become one line on stderr and exit code 2
+    instead of a traceback."""
 
+    def register(function: Callable) -> Callable:
+        @functools.wraps(function)  # typer reads the options from the signature
+        def handled(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except USER_ERRORS as error:
+                typer.echo(f"error: {error}", err=True)
+                raise typer.Exit(code=2) from None
 
-def run(app: typer.Typer) -> None:
-    """Run a stage's app so that a user error raised anywhere in it, also while writing
-    its outputs (a full disk), is one line on stderr and exit code 2."""
-    try:
-        app()
-    except USER_ERRORS as error:
-        typer.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        return app.command()(handled)
+
+    return register
 
 
 def new_app(help_text: str) -> typer.Typer:

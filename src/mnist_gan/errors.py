@@ -1,7 +1,7 @@
 """The errors that describe bad input, with a message for the user.
 
 They live in this small module so that a stage turning them into one line
-(`cli.user_errors`) imports no code it does not run.
+(`cli.command`) imports no code it does not run.
 """
 
 from collections.abc import Mapping
@@ -37,7 +37,7 @@ class OutputError(RuntimeError):
     """An output could not be written (the disk is full); nothing half-written is left."""
 
 
-# What `cli.user_errors` reports in one line: FloatingPointError is a diverged training.
+# What `cli.command` reports in one line: FloatingPointError is a diverged training.
 USER_ERRORS = (
     ParamsError,
     DownloadError,
