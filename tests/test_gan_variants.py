@@ -85,6 +85,20 @@ def test_dcgan_depth_adds_layers() -> None:
     assert deeper.discriminator.model.count_params() > base.discriminator.model.count_params()
 
 
+@pytest.mark.parametrize("norm", ["batch", "layer", "none"])
+@pytest.mark.parametrize("upsample", ["transposed", "nearest"])
+def test_dcgan_generator_layers_have_a_bias_exactly_without_normalization(norm, upsample):
+    config = ModelConfig(arch="dcgan", g_norm=norm, g_upsample=upsample, g_depth=1, **SMALL)
+    generator = build_gan(config).generator.model
+    weighted = (keras.layers.Dense, keras.layers.Conv2D, keras.layers.Conv2DTranspose)
+    hidden = [layer for layer in generator.layers if isinstance(layer, weighted)]
+    hidden = hidden[:-1]  # the output layer always has its bias
+    assert len(hidden) == 4  # Dense, 7x7 depth conv, doubling conv, 14x14 depth conv
+    assert {layer.use_bias for layer in hidden} == {norm == "none"}
+    normalizations = [layer for layer in generator.layers if "normalization" in layer.name]
+    assert len(normalizations) == (0 if norm == "none" else 4)
+
+
 def test_gradient_penalty_alpha_is_one_uniform_weight_per_image() -> None:
     alpha = interpolation_alpha(tf.random.Generator.from_seed(0), 4096).numpy()
     assert alpha.shape == (4096, 1, 1, 1)

@@ -193,16 +193,16 @@ def dcgan_generator(config: ModelConfig) -> keras.Model:
     transposed convolution is that upsampling and a 3x3 convolution instead."""
     inputs = _inputs(config, (config.z_dim,), "z")
     wide = 2 * config.g_width
-    x = layers.Dense(BASE_SIDE * BASE_SIDE * wide, use_bias=config.g_norm == "none")(
-        _generator_input(config, inputs)
-    )
+    # A hidden layer has a bias only without normalization, whose shift replaces it.
+    bias = config.g_norm == "none"
+    x = layers.Dense(BASE_SIDE * BASE_SIDE * wide, use_bias=bias)(_generator_input(config, inputs))
     x = layers.Reshape((BASE_SIDE, BASE_SIDE, wide))(x)
     x = _generator_block(config, x)
     for _ in range(config.g_depth):
-        x = _generator_block(config, layers.Conv2D(wide, 3, padding="same", use_bias=False)(x))
-    x = _generator_block(config, _doubling(config, config.g_width, use_bias=False)(x))
+        x = _generator_block(config, layers.Conv2D(wide, 3, padding="same", use_bias=bias)(x))
+    x = _generator_block(config, _doubling(config, config.g_width, use_bias=bias)(x))
     for _ in range(config.g_depth):
-        x = layers.Conv2D(config.g_width, 3, padding="same", use_bias=False)(x)
+        x = layers.Conv2D(config.g_width, 3, padding="same", use_bias=bias)(x)
         x = _generator_block(config, x)
     images = _doubling(config, 1, activation="tanh", dtype="float32")(x)
     return _model(inputs, images, "generator")
