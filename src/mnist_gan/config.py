@@ -175,7 +175,7 @@ class ModelConfig(_Section):
 class Adam(_Section):
     """One network's Adam optimizer."""
 
-    learning_rate: LearningRate = 3e-4
+    learning_rate: LearningRate = 4e-4
     beta_1: Annotated[float, Field(ge=0, lt=1)] = 0.0
     beta_2: Annotated[float, Field(ge=0, lt=1)] = 0.99
 
@@ -190,7 +190,7 @@ class TrainConfig(_Section):
     batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
     steps: Steps = 24000
     seed: Seed = 0
-    # Adam for each network: 3e-4 with beta_1 0 and beta_2 0.99 by default (StyleGAN's
+    # Adam for each network: 4e-4 with beta_1 0 and beta_2 0.99 by default (StyleGAN's
     # betas, for R1-regularized training; DCGAN's were 0.5 and 0.999, and the book used
     # Keras' defaults, 1e-3, 0.9 and 0.999, for both).
     g_adam: Adam = Adam()
