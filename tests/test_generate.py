@@ -97,10 +97,14 @@ def test_a_missing_model_folder_names_the_file(tmp_path: Path) -> None:
         load_generator(tmp_path / "nowhere")
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
+def _cli(
+    *args: str, command: tuple[str, ...] = (sys.executable, "-m", "mnist_gan")
+) -> subprocess.CompletedProcess:
+    """`<command> generate <args>` in its own process (`python -m mnist_gan` unless
+    `command` names another way in, such as the installed script)."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
     return subprocess.run(
-        [sys.executable, "-m", "mnist_gan", "generate", *args],
+        [*command, "generate", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -142,34 +146,14 @@ def test_the_installed_console_script_draws_the_same_digits(conditional, tmp_pat
     script = Path(sys.executable).parent / "mnist-gan"
     assert script.exists(), "the project is not installed: run `make install`"
     out = tmp_path / "digits.npy"
-    done = subprocess.run(
-        [
-            str(script),
-            "generate",
-            "--model",
-            str(conditional),
-            "--digits",
-            "4,2",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = _cli("--model", str(conditional), "--digits", "4,2", "--out", str(out),
+                command=(str(script),))  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     expected = load_generator(conditional).generate(digits=[4, 2], seed=0)
     np.testing.assert_array_equal(np.load(out, allow_pickle=False), expected)
 
-    # Its entry point, not just the app, turns a user error into one line and exit 2.
-    failed = subprocess.run(
-        [str(script), "generate", "--model", str(conditional), "--out", "x.txt"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    # The installed command also turns a user error into one line and exit 2.
+    failed = _cli("--model", str(conditional), "--out", "x.txt", command=(str(script),))
     errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
     assert failed.returncode == 2 and len(errors) == 1, failed.stderr[-2000:]
     assert "--out must end in .png or .npy" in errors[0] and "Traceback" not in failed.stderr
