@@ -1,6 +1,6 @@
 """Issue 12's levers on small real TensorFlow runs, against values worked out by hand:
-the minibatch standard deviation in D, lazy regularization and learning-rate
-schedules."""
+the minibatch standard deviation in D, lazy regularization, learning-rate schedules
+and top-k training."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from mnist_gan.config import ModelConfig, TrainConfig
 from mnist_gan.gan import build_gan
+from mnist_gan.losses import strongest, top_k_fraction
 from mnist_gan.models import MinibatchStd
 from mnist_gan.runtime import seed_everything
 from mnist_gan.schedules import SCHEDULES
@@ -157,3 +158,43 @@ def test_the_wgan_gp_constraint_is_never_lazy() -> None:
     assert float(penalty_now()) == pytest.approx(expected, rel=1e-5)
     trainer.d_optimizer.iterations.assign(5)
     assert float(penalty_now()) == pytest.approx(full["gradient_penalty"], rel=1e-5)
+
+
+def test_the_top_k_fraction_shrinks_by_the_decay_per_epoch_down_to_its_floor() -> None:
+    # 10 updates per epoch: after 2 epochs 0.9 ** 2, after 100 the floor.
+    values = [float(top_k_fraction(update, 10.0, 0.5, 0.9)) for update in (0, 5, 20, 1000)]
+    np.testing.assert_allclose(values, [1.0, 0.9**0.5, 0.81, 0.5], rtol=1e-6)
+
+
+def test_strongest_keeps_the_largest_logits_rounding_the_count_up() -> None:
+    logits = tf.constant([[0.5], [-2.0], [3.0], [1.0], [-1.0]])
+    half = strongest(logits, tf.constant(0.5)).numpy()
+    np.testing.assert_array_equal(half, [[3.0], [1.0], [0.5]])  # ceil(2.5)
+    np.testing.assert_array_equal(strongest(logits, tf.constant(0.01)).numpy(), [[3.0]])
+    assert strongest(logits, tf.constant(1.0)).shape == (5, 1)
+
+
+def test_with_top_k_the_fakes_d_rates_least_real_give_g_no_gradient() -> None:
+    trainer = _trainer(top_k=0.5, top_k_decay=0.5)
+    logits = tf.Variable(np.arange(8, dtype=np.float32)[::-1].reshape(8, 1))  # 7 .. 0
+
+    def gradient() -> np.ndarray:
+        with tf.GradientTape() as tape:
+            loss = trainer._generator_loss(logits)
+        return tape.gradient(loss, logits).numpy().ravel()
+
+    first = gradient()  # update 0: every fake counts
+    assert np.all(first != 0)
+    trainer.g_optimizer.iterations.assign(100)  # many epochs on: the floor, half
+    later = gradient()
+    assert np.all(later[:4] != 0) and np.all(later[4:] == 0)
+    # The kept half weighs as a batch of 4: twice its share of the full batch.
+    np.testing.assert_allclose(later[:4], 2 * first[:4], rtol=1e-6)
+
+
+def test_top_k_changes_training_and_off_leaves_it_as_it_was() -> None:
+    default = _trainer().train(3)
+    off = _trainer(top_k=1.0, top_k_decay=0.5).train(3)
+    on = _trainer(top_k=0.5, top_k_decay=0.01).train(3)
+    assert off == default
+    assert on.g_loss != default.g_loss

@@ -214,6 +214,12 @@ class TrainConfig(_Section):
     # updates: names of augment.AUGMENTATIONS applied in order ([]: off). The paper's
     # small-data policy: [brightness, contrast, translation, cutout].
     augment: Annotated[list[str], Field(max_length=8)] = []
+    # Top-k training (Sinha et al. 2020): G's update learns only from the fakes D
+    # rates most real, a fraction of its batch that starts at 1 and shrinks by
+    # `top_k_decay` per pass over the training set, down to `top_k` (1: off; the
+    # paper: 0.5 and 0.99).
+    top_k: Annotated[float, Field(gt=0, le=1)] = 1.0
+    top_k_decay: Annotated[float, Field(gt=0, le=1)] = 0.99
     # Exponential moving average of the generator's weights, the generator the sample
     # stage draws from (0: off, use the raw weights). Its batch-norm statistics are
     # recomputed for the averaged weights.

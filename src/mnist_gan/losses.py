@@ -60,6 +60,25 @@ def least_squares_generator(fake_logits: tf.Tensor) -> tf.Tensor:
     return 0.5 * tf.reduce_mean(tf.square(fake_logits - 1.0))
 
 
+def top_k_fraction(
+    update: tf.Tensor, updates_per_epoch: float, floor: float, decay: float
+) -> tf.Tensor:
+    """Top-k training (Sinha et al. 2020): the fraction of its fakes G's update number
+    `update` (from 0) learns from, decay ** epochs for the epochs = update /
+    updates_per_epoch passes over the training set so far, but at least `floor`.
+    float32 scalar in [floor, 1], 1 at the first update."""
+    epochs = tf.cast(update, tf.float32) / updates_per_epoch
+    return tf.maximum(tf.constant(floor, tf.float32), tf.constant(decay, tf.float32) ** epochs)
+
+
+def strongest(fake_logits: tf.Tensor, fraction: tf.Tensor) -> tf.Tensor:
+    """The ceil(fraction x B) largest of `fake_logits` [B, 1] (at least one): the
+    fakes D finds most real, which top-k training keeps in G's loss. [k, 1]."""
+    count = tf.cast(tf.shape(fake_logits)[0], tf.float32)
+    k = tf.maximum(1, tf.cast(tf.math.ceil(fraction * count), tf.int32))
+    return tf.reshape(tf.math.top_k(tf.reshape(fake_logits, [-1]), k).values, [-1, 1])
+
+
 class GANLoss(NamedTuple):
     discriminator: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
     generator: Callable[[tf.Tensor], tf.Tensor]

@@ -41,7 +41,7 @@ from mnist_gan.augment import AUGMENTATIONS, augment, randoms_needed
 from mnist_gan.config import Adam, ModelConfig, TrainConfig
 from mnist_gan.errors import ParamsError, registry_entry
 from mnist_gan.gan import GAN, ema_update
-from mnist_gan.losses import LOSSES
+from mnist_gan.losses import LOSSES, strongest, top_k_fraction
 from mnist_gan.models import architecture
 from mnist_gan.penalties import EVERY_UPDATE, PENALTIES, interpolation_alpha
 from mnist_gan.schedules import SCHEDULES, Schedule
@@ -141,6 +141,7 @@ class GANTrainer:
             # Build optimizer slots before tracing: variables cannot be created in a loop.
             self.g_optimizer.build(gan.generator.model.trainable_variables)
             self.d_optimizer.build(gan.discriminator.model.trainable_variables)
+        self.updates_per_epoch = len(images) / config.batch_size  # G updates per pass
         self.images = tf.constant(images, dtype=tf.float32)
         self.labels = tf.constant(labels, dtype=tf.int32)
         # Outside the strategy scope: one stream on the host draws every global batch.
@@ -239,7 +240,7 @@ class GANTrainer:
         with tf.GradientTape() as tape:
             fake = self._seen(gan.generator(batch.z, batch.real_labels, training=True),
                               batch.augment[:, 1])  # fmt: skip
-            g_loss = loss.generator(gan.discriminator(fake, batch.real_labels, training=True))
+            g_loss = self._generator_loss(gan.discriminator(fake, batch.real_labels, training=True))
             g_target = self._for_gradients(self.g_optimizer, g_loss)
         variables = gan.generator.model.trainable_variables
         self.g_optimizer.apply(tape.gradient(g_target, variables), variables)
@@ -248,6 +249,19 @@ class GANTrainer:
         correct_real = tf.reduce_mean(tf.cast(real_logits > threshold, tf.float32))
         correct_fake = tf.reduce_mean(tf.cast(fake_logits < threshold, tf.float32))
         return StepMetrics(d_loss, g_loss, 0.5 * (correct_real + correct_fake))
+
+    def _generator_loss(self, fake_logits: tf.Tensor) -> tf.Tensor:
+        """G's loss on D's logits for its fakes [b, 1]; with `train.top_k` < 1 on the
+        fraction of them D rates most real that the G update's number sets (the
+        optimizer's counter: in the checkpoint, so a resumed run keeps the schedule)."""
+        config = self.config
+        if config.top_k < 1:
+            fraction = top_k_fraction(
+                self.g_optimizer.iterations, self.updates_per_epoch, config.top_k,
+                config.top_k_decay,
+            )  # fmt: skip
+            fake_logits = strongest(fake_logits, fraction)
+        return self.loss.generator(fake_logits)
 
     def _penalties(self, batch: Batches, fake: tf.Tensor) -> tf.Tensor:
         """The sum of every active penalty times its weight (0 with none). With
