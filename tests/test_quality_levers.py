@@ -192,9 +192,17 @@ def test_with_top_k_the_fakes_d_rates_least_real_give_g_no_gradient() -> None:
     np.testing.assert_allclose(later[:4], 2 * first[:4], rtol=1e-6)
 
 
-def test_top_k_changes_training_and_off_leaves_it_as_it_was() -> None:
-    default = _trainer().train(3)
-    off = _trainer(top_k=1.0, top_k_decay=0.5).train(3)
+def test_top_k_changes_training_and_off_is_the_plain_loss() -> None:
+    off = _trainer(top_k=1.0, top_k_decay=0.5)
+    off.g_optimizer.iterations.assign(1000)  # the decay would be far down by now
+    logits = tf.constant([[2.0], [-1.0], [0.5], [-3.0]])
+    assert float(off._generator_loss(logits)) == float(off.loss.generator(logits))
     on = _trainer(top_k=0.5, top_k_decay=0.01).train(3)
-    assert off == default
-    assert on.g_loss != default.g_loss
+    assert on.g_loss != _trainer(top_k=1.0).train(3).g_loss
+
+
+def test_top_k_with_xla_forced_on_is_refused_naming_both_ways_out() -> None:
+    with pytest.raises(Exception, match=r"train\.jit=false, or -S train\.top_k=1"):
+        check_choices(SMALL, TrainConfig(jit=True, top_k=0.5))
+    check_choices(SMALL, TrainConfig(jit=True, top_k=1.0))
+    check_choices(SMALL, TrainConfig(jit="auto", top_k=0.5))  # auto picks XLA off

@@ -138,7 +138,8 @@ def train_gan(
     seed_everything(train.seed)
     with strategy.scope():
         gan = build_gan(model, train.precision, ema=train.ema > 0)
-    jit = use_xla(train.jit, architecture(model.arch).xla_on_cpu)
+    # "auto" leaves XLA off with top-k training, whose changing k it cannot compile.
+    jit = use_xla(train.jit, architecture(model.arch).xla_on_cpu and train.top_k == 1)
     if jit:
         deterministic_xla()  # before the trainer's first compilation
     trainer = GANTrainer(gan, data.images, data.labels, train, jit, strategy)

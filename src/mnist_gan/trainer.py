@@ -50,7 +50,7 @@ from mnist_gan.schedules import SCHEDULES, Schedule
 def check_choices(model: ModelConfig, train: TrainConfig) -> None:
     """Validate the params that name registry entries, before any work: the
     architecture, the loss, the learning-rate schedule, every penalty and
-    augmentation, and the penalty a loss requires."""
+    augmentation, the penalty a loss requires, and XLA only without top-k."""
     architecture(model.arch)
     registry_entry(SCHEDULES, train.lr_schedule, "train.lr_schedule", "schedules.SCHEDULES")
     loss = registry_entry(LOSSES, train.loss, "train.loss", "losses.LOSSES")
@@ -58,6 +58,11 @@ def check_choices(model: ModelConfig, train: TrainConfig) -> None:
         registry_entry(PENALTIES, name, "a key of train.penalties", "penalties.PENALTIES")
     for name in train.augment:
         registry_entry(AUGMENTATIONS, name, "train.augment", "augment.AUGMENTATIONS")
+    if train.jit is True and train.top_k < 1:
+        raise ParamsError(
+            f"train.top_k = {train.top_k} keeps a changing number of fakes, which XLA "
+            "cannot compile: set -S train.jit=false, or -S train.top_k=1 (off)"
+        )
     if loss.requires_penalty and not train.penalties.get(loss.requires_penalty):
         raise ParamsError(
             f"train.loss = {train.loss!r} needs train.penalties.{loss.requires_penalty} "
