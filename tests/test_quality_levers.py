@@ -197,6 +197,16 @@ def test_top_k_changes_training_and_off_is_the_plain_loss() -> None:
     off.g_optimizer.iterations.assign(1000)  # the decay would be far down by now
     logits = tf.constant([[2.0], [-1.0], [0.5], [-3.0]])
     assert float(off._generator_loss(logits)) == float(off.loss.generator(logits))
+
+    def ops_of(trainer: GANTrainer) -> set[str]:
+        traced = tf.function(trainer._generator_loss).get_concrete_function(
+            tf.TensorSpec([4, 1], tf.float32)
+        )
+        return {op.type for op in traced.graph.get_operations()}
+
+    # Off adds nothing to the step (keeping every fake would give the same value too).
+    assert "TopKV2" not in ops_of(off)
+    assert "TopKV2" in ops_of(_trainer(top_k=0.5))
     on = _trainer(top_k=0.5, top_k_decay=0.01).train(3)
     assert on.g_loss != _trainer(top_k=1.0).train(3).g_loss
 
