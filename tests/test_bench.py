@@ -3,12 +3,14 @@ never asserted: it belongs to the benchmark's output, not to tests)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from mnist_gan.data import Split, save_split
@@ -109,6 +111,31 @@ def test_pipeline_benchmark_times_every_stage_on_a_mirror(tmp_path: Path) -> Non
     for _, seconds, megabytes in rows[2:-1]:
         assert float(seconds) > 0 and int(megabytes) > 50  # python + tensorflow at least
     assert (tmp_path / "run/samples/samples.npy").exists()
+    _sample_draws_repeat_the_stage_and_vary(tmp_path / "run")
+
+
+def _sample_draws_repeat_the_stage_and_vary(run: Path) -> None:
+    """bench/sample_draws.py on a finished run: draw 0 is the sample stage's own draw,
+    so its scores are the evaluate stage's; the next draw's differ."""
+    command = [sys.executable, str(REPO_ROOT / "bench/sample_draws.py"), "--draws", "2"]
+    process = subprocess.run(
+        command,
+        cwd=run,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    rows = [line.split("|")[1:-1] for line in process.stdout.splitlines() if line.startswith("| ")]
+    header, draws, summary = rows[0], rows[2:4], rows[4]
+    assert [cell.strip() for cell in header][:3] == ["draw", "fid", "kid"]
+    assert [row[0].strip() for row in draws] == ["0", "1"] and summary[0].strip() == "mean ± std"
+    stage = json.loads((run / "metrics/eval.json").read_text())
+    for column, name in enumerate(cell.strip() for cell in header[1:]):
+        assert float(draws[0][column + 1]) == pytest.approx(stage[name], abs=1e-4)
+    assert draws[1][1:] != draws[0][1:]
 
 
 def test_lever_cost_benchmark_prints_a_row_per_lever(tmp_path: Path, raw: dict) -> None:

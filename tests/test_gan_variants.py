@@ -21,7 +21,7 @@ from mnist_gan.losses import (
     least_squares_discriminator,
     least_squares_generator,
 )
-from mnist_gan.models import ARCHITECTURES, Network, SpectralNorm
+from mnist_gan.models import ARCHITECTURES, ClassAffine, Network, SpectralNorm
 from mnist_gan.penalties import gradient_penalty, interpolation_alpha, r1_penalty
 from mnist_gan.runtime import seed_everything
 from mnist_gan.sampling import balanced_labels, class_grid_labels
@@ -85,7 +85,7 @@ def test_dcgan_depth_adds_layers() -> None:
     assert deeper.discriminator.model.count_params() > base.discriminator.model.count_params()
 
 
-@pytest.mark.parametrize("norm", ["batch", "layer", "none"])
+@pytest.mark.parametrize("norm", ["batch", "layer", "class_layer", "none"])
 @pytest.mark.parametrize("upsample", ["transposed", "nearest"])
 def test_dcgan_generator_layers_have_a_bias_exactly_without_normalization(norm, upsample):
     config = ModelConfig(arch="dcgan", g_norm=norm, g_upsample=upsample, g_depth=1, **SMALL)
@@ -194,6 +194,44 @@ def test_spectral_norm_divides_by_the_largest_singular_value() -> None:
     sigma = np.linalg.svd(kernel, compute_uv=False)[0]
     expected = x @ (kernel / sigma) + layer.layer.bias.numpy()
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_class_affine_scales_and_shifts_each_row_by_its_digit() -> None:
+    features = np.random.default_rng(0).standard_normal((3, 2, 2, 4)).astype(np.float32)
+    labels = np.array([3, 5, 3], np.int32)
+    layer = ClassAffine()
+    np.testing.assert_array_equal(layer([features, labels]), features)  # starts as identity
+    gain = np.zeros((10, 4), np.float32)
+    shift = np.zeros((10, 4), np.float32)
+    gain[3], shift[3], shift[7] = [1, 0, -1, 0.5], [0, 2, 0, 0], 9.0  # 7 is not in the batch
+    layer.gain.assign(gain)
+    layer.shift.assign(shift)
+    out = np.asarray(layer([features, labels]))
+    expected = features.copy()
+    expected[[0, 2]] = features[[0, 2]] * np.array([2, 1, 0, 1.5]) + np.array([0, 2, 0, 0])
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_class_layer_norm_learns_per_digit_and_only_the_digits_it_saw() -> None:
+    model = ModelConfig(arch="dcgan", g_norm="class_layer", **SMALL)
+    generator = build_gan(model).generator
+    affine = [layer for layer in generator.model.layers if isinstance(layer, ClassAffine)]
+    assert len(affine) == 2  # after the 7x7 and the 14x14 layers
+    z = tf.random.normal([4, SMALL["z_dim"]], seed=1)
+    labels = tf.constant([0, 0, 4, 4])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.square(generator(z, labels, training=True)))
+    gains = tape.gradient(loss, [layer.gain for layer in affine])
+    for gradient in gains:
+        rows = np.abs(np.asarray(tf.convert_to_tensor(gradient))).sum(axis=1)
+        assert rows[0] > 0 and rows[4] > 0
+        assert np.all(rows[[1, 2, 3, 5, 6, 7, 8, 9]] == 0)
+
+
+def test_class_layer_norm_needs_a_conditional_model(raw) -> None:
+    raw["model"] = {"g_norm": "class_layer", "conditional": False}
+    with pytest.raises(ParamsError, match=r"needs model\.conditional: true"):
+        parse_params(raw)
 
 
 def test_spectral_norm_and_r1_train_a_dcgan() -> None:

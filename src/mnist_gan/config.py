@@ -157,7 +157,9 @@ class ModelConfig(_Section):
     d_width: Width = 32
     g_depth: Annotated[int, Field(ge=0, le=8)] = 0
     d_depth: Annotated[int, Field(ge=0, le=8)] = 0
-    g_norm: Literal["batch", "layer", "none"] = "layer"
+    # class_layer: layer normalization whose gain and shift are learned per digit
+    # (conditional normalization, as BigGAN's); needs `conditional`.
+    g_norm: Literal["batch", "layer", "class_layer", "none"] = "layer"
     # dcgan: how G doubles its resolution: a 4x4 stride-2 transposed convolution
     # (DCGAN), or nearest/bilinear upsampling then a 3x3 convolution, which cannot
     # make checkerboard artefacts (Odena et al. 2016).
@@ -170,6 +172,15 @@ class ModelConfig(_Section):
     # standard deviation, 4 in Karras et al. 2018), so it can see a batch's lack of
     # variety (0: off).
     d_minibatch_std: Annotated[int, Field(ge=0, le=64)] = 0
+
+    @model_validator(mode="after")
+    def _class_norm_needs_classes(self) -> ModelConfig:
+        if self.g_norm == "class_layer" and not self.conditional:
+            raise ValueError(
+                "model.g_norm = 'class_layer' learns a gain per digit, so it needs "
+                "model.conditional: true; or use model.g_norm 'layer'"
+            )
+        return self
 
 
 class Adam(_Section):

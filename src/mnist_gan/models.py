@@ -118,6 +118,30 @@ class MinibatchStd(layers.Layer):
         return {**super().get_config(), "group_size": self.group_size}
 
 
+class ClassAffine(layers.Layer):
+    """The gain and shift of a class-conditional normalization (BigGAN's conditional
+    batch norm, Brock et al. 2019; de Vries et al. 2017): [features [B, H, W, C],
+    labels int32 [B] in 0..9] -> features * (1 + gain[label]) + shift[label], gain and
+    shift learned per digit and channel, both 0 at the start (so it starts as the plain
+    normalization without its own affine)."""
+
+    def build(self, input_shape):
+        channels = input_shape[0][-1]
+        self.gain = self.add_weight(shape=(NUM_CLASSES, channels), initializer="zeros", name="gain")
+        self.shift = self.add_weight(
+            shape=(NUM_CLASSES, channels), initializer="zeros", name="shift"
+        )
+
+    def call(self, inputs):
+        features, labels = inputs
+        gain = ops.take(ops.cast(self.gain, features.dtype), labels, axis=0)[:, None, None, :]
+        shift = ops.take(ops.cast(self.shift, features.dtype), labels, axis=0)[:, None, None, :]
+        return features * (1.0 + gain) + shift
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
 def _unit(x):
     return x / ops.sqrt(ops.sum(ops.square(x)) + 1e-12)
 
@@ -189,7 +213,8 @@ def dcgan_generator(config: ModelConfig) -> keras.Model:
     """DCGAN (Radford et al. 2016) for 28x28: Dense to 7x7 x 2*g_width, then two
     4x4 stride-2 transposed convolutions (14x14 x g_width, then 28x28 x 1, tanh), each
     resolution followed by `g_depth` extra 3x3 convolutions; normalization `g_norm`
-    and ReLU after every hidden layer. With `g_upsample` nearest or bilinear, each
+    and ReLU after every hidden layer (`class_layer`: layer normalization with a gain
+    and shift per digit, `ClassAffine`). With `g_upsample` nearest or bilinear, each
     transposed convolution is that upsampling and a 3x3 convolution instead."""
     inputs = _inputs(config, (config.z_dim,), "z")
     wide = 2 * config.g_width
@@ -197,13 +222,15 @@ def dcgan_generator(config: ModelConfig) -> keras.Model:
     bias = config.g_norm == "none"
     x = layers.Dense(BASE_SIDE * BASE_SIDE * wide, use_bias=bias)(_generator_input(config, inputs))
     x = layers.Reshape((BASE_SIDE, BASE_SIDE, wide))(x)
-    x = _generator_block(config, x)
+    labels = inputs[-1]  # read only by class_layer, which needs a conditional model
+    x = _generator_block(config, x, labels)
     for _ in range(config.g_depth):
-        x = _generator_block(config, layers.Conv2D(wide, 3, padding="same", use_bias=bias)(x))
-    x = _generator_block(config, _doubling(config, config.g_width, use_bias=bias)(x))
+        x = layers.Conv2D(wide, 3, padding="same", use_bias=bias)(x)
+        x = _generator_block(config, x, labels)
+    x = _generator_block(config, _doubling(config, config.g_width, use_bias=bias)(x), labels)
     for _ in range(config.g_depth):
         x = layers.Conv2D(config.g_width, 3, padding="same", use_bias=bias)(x)
-        x = _generator_block(config, x)
+        x = _generator_block(config, x, labels)
     images = _doubling(config, 1, activation="tanh", dtype="float32")(x)
     return _model(inputs, images, "generator")
 
@@ -218,10 +245,14 @@ def _doubling(config: ModelConfig, filters: int, **conv) -> Callable:
     return lambda x: convolution(upsample(x))
 
 
-def _generator_block(config: ModelConfig, x):
-    norm = _normalization(config.g_norm)
-    if norm is not None:
-        x = norm(x)
+def _generator_block(config: ModelConfig, x, labels):
+    if config.g_norm == "class_layer":
+        x = layers.LayerNormalization(center=False, scale=False)(x)
+        x = ClassAffine()([x, labels])
+    else:
+        norm = _normalization(config.g_norm)
+        if norm is not None:
+            x = norm(x)
     return layers.ReLU()(x)
 
 
