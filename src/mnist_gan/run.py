@@ -32,7 +32,7 @@ from mnist_gan.metrics import METRICS, view
 from mnist_gan.models import architecture
 from mnist_gan.runtime import deterministic_xla, is_multi_worker, seed_everything, use_xla
 from mnist_gan.sampling import balanced_labels, fixed_latents, generate_pixels
-from mnist_gan.trainer import GANTrainer, StepMetrics, chunks
+from mnist_gan.trainer import GANTrainer, StepMetrics, chunks, xla_compiles
 
 GRID_SIDE = 4  # the book's 4x4 progress grid
 PROBE_BATCH = 1000
@@ -138,8 +138,7 @@ def train_gan(
     seed_everything(train.seed)
     with strategy.scope():
         gan = build_gan(model, train.precision, ema=train.ema > 0)
-    # "auto" leaves XLA off with top-k training, whose changing k it cannot compile.
-    jit = use_xla(train.jit, architecture(model.arch).xla_on_cpu and train.top_k == 1)
+    jit = use_xla(train.jit, architecture(model.arch).xla_on_cpu and xla_compiles(train))
     if jit:
         deterministic_xla()  # before the trainer's first compilation
     trainer = GANTrainer(gan, data.images, data.labels, train, jit, strategy)

@@ -47,6 +47,12 @@ from mnist_gan.penalties import EVERY_UPDATE, PENALTIES, interpolation_alpha
 from mnist_gan.schedules import SCHEDULES, Schedule
 
 
+def xla_compiles(train: TrainConfig) -> bool:
+    """Whether XLA can compile this training step: not with top-k (`train.top_k` < 1),
+    whose number of kept fakes changes during the run, and XLA needs fixed shapes."""
+    return train.top_k == 1
+
+
 def check_choices(model: ModelConfig, train: TrainConfig) -> None:
     """Validate the params that name registry entries, before any work: the
     architecture, the loss, the learning-rate schedule, every penalty and
@@ -58,7 +64,7 @@ def check_choices(model: ModelConfig, train: TrainConfig) -> None:
         registry_entry(PENALTIES, name, "a key of train.penalties", "penalties.PENALTIES")
     for name in train.augment:
         registry_entry(AUGMENTATIONS, name, "train.augment", "augment.AUGMENTATIONS")
-    if train.jit is True and train.top_k < 1:
+    if train.jit is True and not xla_compiles(train):
         raise ParamsError(
             f"train.top_k = {train.top_k} keeps a changing number of fakes, which XLA "
             "cannot compile: set -S train.jit=false, or -S train.top_k=1 (off)"
