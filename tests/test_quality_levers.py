@@ -1,6 +1,6 @@
 """Issue 12's levers on small real TensorFlow runs, against values worked out by hand:
-the minibatch standard deviation in D, lazy regularization, learning-rate schedules
-and top-k training."""
+the minibatch standard deviation in D, lazy regularization, learning-rate schedules,
+top-k training and simultaneous updates."""
 
 from __future__ import annotations
 
@@ -216,3 +216,27 @@ def test_top_k_with_xla_forced_on_is_refused_naming_both_ways_out() -> None:
         check_choices(SMALL, TrainConfig(jit=True, top_k=0.5))
     check_choices(SMALL, TrainConfig(jit=True, top_k=1.0))
     check_choices(SMALL, TrainConfig(jit="auto", top_k=0.5))  # auto picks XLA off
+
+
+@pytest.mark.parametrize("updates", ["alternating", "simultaneous"])
+def test_simultaneous_updates_take_both_gradients_before_either_network_changes(updates) -> None:
+    def after_one_step(d_learning_rate: float) -> tuple[list, list]:
+        trainer = _trainer(updates=updates, d_adam={"learning_rate": d_learning_rate})
+        before = trainer.gan.generator.model.get_weights()
+        trainer.train(1)
+        after = trainer.gan.generator.model.get_weights()
+        assert not all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+        return after, trainer.gan.discriminator.model.get_weights()
+
+    (g_slow, d_slow), (g_fast, d_fast) = after_one_step(1e-4), after_one_step(0.1)
+    assert not all(np.array_equal(a, b) for a, b in zip(d_slow, d_fast, strict=True))
+    g_same = all(np.array_equal(a, b) for a, b in zip(g_slow, g_fast, strict=True))
+    # Simultaneous: G's update cannot see how far D moved; alternating: it is scored
+    # by the updated D.
+    assert g_same == (updates == "simultaneous")
+
+
+def test_simultaneous_updates_with_several_d_steps_are_refused_naming_both_fixes() -> None:
+    with pytest.raises(ValueError, match=r"d_steps to 1 .* or train\.updates to alternating"):
+        TrainConfig(updates="simultaneous", d_steps=2)
+    assert TrainConfig(updates="simultaneous").d_steps == 1

@@ -70,10 +70,12 @@ def test_one_training_step_changes_both_models_and_gives_finite_losses() -> None
     assert all(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
 
 
-@pytest.mark.parametrize("jit", [False, True])
-def test_same_seed_gives_bit_identical_weights_and_another_seed_does_not(jit: bool) -> None:
+@pytest.mark.parametrize(
+    "jit, updates", [(False, "alternating"), (True, "alternating"), (False, "simultaneous")]
+)
+def test_same_seed_gives_bit_identical_weights_and_another_seed_does_not(jit, updates) -> None:
     def weights(seed: int) -> list[np.ndarray]:
-        trainer = _trainer(seed, jit=jit, top_k=1.0)  # XLA: without top-k
+        trainer = _trainer(seed, jit=jit, top_k=1.0, updates=updates)  # XLA: without top-k
         trainer.train(5)
         return trainer.gan.generator.model.get_weights()
 

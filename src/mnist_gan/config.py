@@ -209,6 +209,11 @@ class TrainConfig(_Section):
     d_adam: Adam = Adam()
     # Discriminator updates per generator update, each on its own batch.
     d_steps: Annotated[int, Field(ge=1, le=10)] = 1
+    # How the two updates of a step meet: alternating (D's update, then G's on new
+    # fakes, scored by the updated D) or simultaneous (both from one pass of G and D
+    # over the same fakes, Mescheder et al. 2017's simultaneous gradient descent: one
+    # G forward and one D forward on fakes fewer per step; d_steps 1 only).
+    updates: Literal["alternating", "simultaneous"] = "alternating"
     # Learning-rate schedule of both optimizers over the run, a key of
     # schedules.SCHEDULES: constant, linear (to 0 at the last step) or cosine (to 0).
     lr_schedule: str = "constant"
@@ -270,6 +275,15 @@ class TrainConfig(_Section):
             raise ValueError(
                 f"train.checkpoint_every = {self.checkpoint_every} must be a multiple of "
                 f"train.log_every = {self.log_every}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _simultaneous_with_one_d_step(self) -> TrainConfig:
+        if self.updates == "simultaneous" and self.d_steps != 1:
+            raise ValueError(
+                f"train.updates = simultaneous makes one D update per G update: set "
+                f"train.d_steps to 1 (it is {self.d_steps}), or train.updates to alternating"
             )
         return self
 

@@ -101,6 +101,16 @@ class Batches(NamedTuple):
     augment: tf.Tensor
 
 
+class DiscriminatorLoss(NamedTuple):
+    """One D update's logits for the real and the fake images [b, 1], its loss (a
+    scalar), and the loss plus penalties, scaled for the gradients (`target`)."""
+
+    real_logits: tf.Tensor
+    fake_logits: tf.Tensor
+    loss: tf.Tensor
+    target: tf.Tensor
+
+
 class GANTrainer:
     """Holds the optimizers, the data on the device and the compiled multi-step loop.
 
@@ -201,10 +211,14 @@ class GANTrainer:
         return Batches(real, real_labels, z, alpha, augment)
 
     def _step(self) -> StepMetrics:
-        """`d_steps` D updates, one G update and the EMA update."""
+        """`d_steps` D updates, one G update (after them, or with the one D update when
+        `train.updates` is simultaneous) and the EMA update."""
         d_batches = self._draw(self.config.d_steps)
-        g_batch = self._draw(1)
-        per_replica = self.strategy.run(self._replica_step, args=(d_batches, g_batch))
+        if self.config.updates == "simultaneous":
+            per_replica = self.strategy.run(self._simultaneous_step, args=(d_batches,))
+        else:
+            g_batch = self._draw(1)
+            per_replica = self.strategy.run(self._replica_step, args=(d_batches, g_batch))
         if self.gan.ema_generator is not None:
             # Cross-replica context: the average is written once, to every replica.
             ema_update(
@@ -231,21 +245,29 @@ class GANTrainer:
         policy = self.config.augment
         return augment(images, policy, u) if policy else images
 
+    def _discriminator_loss(self, batch: Batches, fake: tf.Tensor) -> DiscriminatorLoss:
+        """D's logits for `batch`'s real images and `fake` (as D sees them), its loss,
+        and the loss with the penalties to differentiate."""
+        gan = self.gan
+        real_seen = self._seen(batch.real, batch.augment[:, 0])
+        fake_seen = self._seen(fake, batch.augment[:, 1])
+        real_logits = gan.discriminator(real_seen, batch.real_labels, training=True)
+        fake_logits = gan.discriminator(fake_seen, batch.real_labels, training=True)
+        loss = self.loss.discriminator(real_logits, fake_logits)  # logits: [b, 1]
+        target = self._for_gradients(self.d_optimizer, loss + self._penalties(batch, fake))
+        return DiscriminatorLoss(real_logits, fake_logits, loss, target)
+
     def _replica_step(self, d_batches: Batches, g_batch: Batches) -> StepMetrics:
-        gan, loss = self.gan, self.loss
+        """Alternating updates: `d_steps` D updates, then G's on fakes of its own batch,
+        scored by the updated D."""
+        gan = self.gan
         for index in range(self.config.d_steps):
             batch = self._slice(d_batches, index)
             with tf.GradientTape() as tape:
                 fake = gan.generator(batch.z, batch.real_labels, training=True)
-                real_seen = self._seen(batch.real, batch.augment[:, 0])
-                fake_seen = self._seen(fake, batch.augment[:, 1])
-                real_logits = gan.discriminator(real_seen, batch.real_labels, training=True)
-                fake_logits = gan.discriminator(fake_seen, batch.real_labels, training=True)
-                d_loss = loss.discriminator(real_logits, fake_logits)  # logits: [b, 1]
-                d_total = d_loss + self._penalties(batch, fake)
-                d_target = self._for_gradients(self.d_optimizer, d_total)
+                d = self._discriminator_loss(batch, fake)
             variables = gan.discriminator.model.trainable_variables
-            self.d_optimizer.apply(tape.gradient(d_target, variables), variables)
+            self.d_optimizer.apply(tape.gradient(d.target, variables), variables)
 
         batch = self._slice(g_batch, 0)
         with tf.GradientTape() as tape:
@@ -255,11 +277,33 @@ class GANTrainer:
             g_target = self._for_gradients(self.g_optimizer, g_loss)
         variables = gan.generator.model.trainable_variables
         self.g_optimizer.apply(tape.gradient(g_target, variables), variables)
+        return self._metrics(d, g_loss)
 
-        threshold = loss.decision_threshold
-        correct_real = tf.reduce_mean(tf.cast(real_logits > threshold, tf.float32))
-        correct_fake = tf.reduce_mean(tf.cast(fake_logits < threshold, tf.float32))
-        return StepMetrics(d_loss, g_loss, 0.5 * (correct_real + correct_fake))
+    def _simultaneous_step(self, d_batches: Batches) -> StepMetrics:
+        """Simultaneous updates: D's and G's gradients from one pass over the same
+        fakes, both taken before either network changes."""
+        gan = self.gan
+        batch = self._slice(d_batches, 0)
+        with tf.GradientTape(persistent=True) as tape:
+            fake = gan.generator(batch.z, batch.real_labels, training=True)
+            d = self._discriminator_loss(batch, fake)
+            g_loss = self._generator_loss(d.fake_logits)
+            g_target = self._for_gradients(self.g_optimizer, g_loss)
+        d_variables = gan.discriminator.model.trainable_variables
+        g_variables = gan.generator.model.trainable_variables
+        d_gradients = tape.gradient(d.target, d_variables)
+        g_gradients = tape.gradient(g_target, g_variables)
+        del tape
+        self.d_optimizer.apply(d_gradients, d_variables)
+        self.g_optimizer.apply(g_gradients, g_variables)
+        return self._metrics(d, g_loss)
+
+    def _metrics(self, d: DiscriminatorLoss, g_loss: tf.Tensor) -> StepMetrics:
+        """The step's metrics from D's last update and G's loss."""
+        threshold = self.loss.decision_threshold
+        correct_real = tf.reduce_mean(tf.cast(d.real_logits > threshold, tf.float32))
+        correct_fake = tf.reduce_mean(tf.cast(d.fake_logits < threshold, tf.float32))
+        return StepMetrics(d.loss, g_loss, 0.5 * (correct_real + correct_fake))
 
     def _generator_loss(self, fake_logits: tf.Tensor) -> tf.Tensor:
         """G's loss on D's logits for its fakes [b, 1]; with `train.top_k` < 1 on the
