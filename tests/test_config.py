@@ -22,7 +22,7 @@ def test_repo_params_load_with_the_issue_defaults(raw: dict) -> None:
     assert (params.train.top_k, params.train.top_k_decay) == (0.5, 0.99)
     assert (params.train.log_every, params.train.sample_every) == (1000, 1000)
     assert (params.model.arch, params.model.z_dim, params.sample.count) == ("dcgan", 100, 10000)
-    assert params.model.conditional and params.train.ema == 0.999
+    assert params.model.conditional and params.train.ema == 0.998
     assert params.train.g_adam.learning_rate == 0.0004  # read as a float, not a string
     assert (params.train.d_adam.beta_1, params.train.d_adam.beta_2) == (0.0, 0.99)
 
