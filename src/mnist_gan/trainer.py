@@ -218,7 +218,7 @@ class GANTrainer:
             per_replica = self.strategy.run(self._simultaneous_step, args=(d_batches,))
         else:
             g_batch = self._draw(1)
-            per_replica = self.strategy.run(self._replica_step, args=(d_batches, g_batch))
+            per_replica = self.strategy.run(self._alternating_step, args=(d_batches, g_batch))
         if self.gan.ema_generator is not None:
             # Cross-replica context: the average is written once, to every replica.
             ema_update(
@@ -257,7 +257,7 @@ class GANTrainer:
         target = self._for_gradients(self.d_optimizer, loss + self._penalties(batch, fake))
         return DiscriminatorLoss(real_logits, fake_logits, loss, target)
 
-    def _replica_step(self, d_batches: Batches, g_batch: Batches) -> StepMetrics:
+    def _alternating_step(self, d_batches: Batches, g_batch: Batches) -> StepMetrics:
         """Alternating updates: `d_steps` D updates, then G's on fakes of its own batch,
         scored by the updated D."""
         gan = self.gan
@@ -308,7 +308,9 @@ class GANTrainer:
     def _generator_loss(self, fake_logits: tf.Tensor) -> tf.Tensor:
         """G's loss on D's logits for its fakes [b, 1]; with `train.top_k` < 1 on the
         fraction of them D rates most real that the G update's number sets (the
-        optimizer's counter: in the checkpoint, so a resumed run keeps the schedule)."""
+        optimizer's counter: in the checkpoint, so a resumed run keeps the schedule).
+        Under a distribution strategy each replica keeps that fraction of its own slice,
+        not of the global batch."""
         config = self.config
         if config.top_k < 1:
             fraction = top_k_fraction(
