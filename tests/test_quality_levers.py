@@ -1,6 +1,6 @@
 """Issue 12's levers on small real TensorFlow runs, against values worked out by hand:
 the minibatch standard deviation in D, lazy regularization, learning-rate schedules,
-top-k training and simultaneous updates."""
+top-k training, shared fakes and simultaneous updates."""
 
 from __future__ import annotations
 
@@ -98,25 +98,36 @@ def test_lazy_r1_trains_the_first_update_like_n_times_the_weight() -> None:
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("constant", [1e-3, 1e-3, 1e-3]), ("linear", [1e-3, 5e-4, 0]), ("cosine", [1e-3, 5e-4, 0])],
+    [
+        ("constant", [1e-3, 1e-3, 1e-3, 1e-3, 1e-3]),
+        ("linear", [1e-3, 5e-4, 2e-4, 1e-4, 0]),
+        ("cosine", [1e-3, 5e-4, 9.549150e-5, 2.447174e-5, 0]),
+        ("cooldown", [1e-3, 1e-3, 1e-3, 5e-4, 0]),  # the last 20 of 100 updates
+    ],
 )
 def test_schedules_start_at_the_rate_and_end_at_zero(name: str, expected: list) -> None:
     rate = SCHEDULES[name](1e-3, 100)
-    values = [rate if isinstance(rate, float) else float(rate(step)) for step in (0, 50, 100)]
-    np.testing.assert_allclose(values, expected, atol=1e-9)
+    steps = (0, 50, 80, 90, 100)
+    values = [rate if isinstance(rate, float) else float(rate(step)) for step in steps]
+    np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-9)
 
 
-def test_the_optimizers_follow_the_schedule_over_their_own_updates() -> None:
-    trainer = _trainer(lr_schedule="linear", steps=20, d_steps=2)
-    trainer.train(5)
-    # G has made 5 of its 20 updates, D 10 of its 40: both are a quarter down.
+@pytest.mark.parametrize(
+    ("schedule", "steps", "factor"),
+    # linear: G has made 5 of its 20 updates, D 10 of its 40: both a quarter down.
+    # cooldown: G 18 of 20, D 36 of 40: both halfway down their last 20%.
+    [("linear", 5, 0.75), ("cooldown", 18, 0.5)],
+)
+def test_the_optimizers_follow_the_schedule_over_their_own_updates(schedule, steps, factor):
+    trainer = _trainer(lr_schedule=schedule, steps=20, d_steps=2)
+    trainer.train(steps)
     g_rate, d_rate = trainer.config.g_adam.learning_rate, trainer.config.d_adam.learning_rate
-    assert float(trainer.g_optimizer.learning_rate) == pytest.approx(0.75 * g_rate)
-    assert float(trainer.d_optimizer.learning_rate) == pytest.approx(0.75 * d_rate)
+    assert float(trainer.g_optimizer.learning_rate) == pytest.approx(factor * g_rate)
+    assert float(trainer.d_optimizer.learning_rate) == pytest.approx(factor * d_rate)
 
 
 def test_an_unknown_schedule_is_refused_with_the_choices() -> None:
-    with pytest.raises(Exception, match="cosine, linear"):
+    with pytest.raises(Exception, match="cooldown, cosine, linear"):
         check_choices(SMALL, TrainConfig(lr_schedule="step"))
 
 
@@ -218,7 +229,7 @@ def test_top_k_with_xla_forced_on_is_refused_naming_both_ways_out() -> None:
     check_choices(SMALL, TrainConfig(jit="auto", top_k=0.5))  # auto picks XLA off
 
 
-@pytest.mark.parametrize("updates", ["alternating", "simultaneous"])
+@pytest.mark.parametrize("updates", ["alternating", "shared_fakes", "simultaneous"])
 def test_simultaneous_updates_take_both_gradients_before_either_network_changes(updates) -> None:
     def after_one_step(d_learning_rate: float) -> tuple[list, list]:
         trainer = _trainer(updates=updates, d_adam={"learning_rate": d_learning_rate})
@@ -231,12 +242,40 @@ def test_simultaneous_updates_take_both_gradients_before_either_network_changes(
     (g_slow, d_slow), (g_fast, d_fast) = after_one_step(1e-4), after_one_step(0.1)
     assert not all(np.array_equal(a, b) for a, b in zip(d_slow, d_fast, strict=True))
     g_same = all(np.array_equal(a, b) for a, b in zip(g_slow, g_fast, strict=True))
-    # Simultaneous: G's update cannot see how far D moved; alternating: it is scored
+    # Simultaneous: G's update cannot see how far D moved; the other two: it is scored
     # by the updated D.
     assert g_same == (updates == "simultaneous")
 
 
-def test_simultaneous_updates_with_several_d_steps_are_refused_naming_both_fixes() -> None:
+def _networks(trainer: GANTrainer) -> list[np.ndarray]:
+    return [
+        *trainer.gan.generator.model.get_weights(),
+        *trainer.gan.discriminator.model.get_weights(),
+    ]
+
+
+@pytest.mark.parametrize("fresh_fakes_for_g", [False, True])
+def test_shared_fakes_is_alternating_with_gs_batch_the_same_as_ds(
+    fresh_fakes_for_g,
+) -> None:
+    # top_k < 1 and a lazy R1 on update 0: every part of the step is in play.
+    shared = _trainer(updates="shared_fakes", top_k=0.5, penalty_every=4)
+    shared.strategy.run(shared._shared_fakes_step, args=(shared._draw(1),))
+    alternating = _trainer(top_k=0.5, penalty_every=4)
+    d_batch = alternating._draw(1)  # the same stream: the same batch as shared's
+    g_batch = alternating._draw(1) if fresh_fakes_for_g else d_batch
+    alternating.strategy.run(alternating._alternating_step, args=(d_batch, g_batch))
+    pairs = list(zip(_networks(shared), _networks(alternating), strict=True))
+    # G's pass, recorded once, is the pass the alternating step makes again: G has not
+    # changed between the two updates. D's update is the same either way.
+    g_count = len(shared.gan.generator.model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in pairs[g_count:])
+    g_same = all(np.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in pairs[:g_count])
+    assert g_same == (not fresh_fakes_for_g)
+
+
+@pytest.mark.parametrize("updates", ["shared_fakes", "simultaneous"])
+def test_one_d_step_updates_with_several_d_steps_are_refused_naming_both_fixes(updates) -> None:
     with pytest.raises(ValueError, match=r"d_steps to 1 .* or train\.updates to alternating"):
-        TrainConfig(updates="simultaneous", d_steps=2)
-    assert TrainConfig(updates="simultaneous").d_steps == 1
+        TrainConfig(updates=updates, d_steps=2)
+    assert TrainConfig(updates=updates).d_steps == 1

@@ -71,7 +71,13 @@ def test_one_training_step_changes_both_models_and_gives_finite_losses() -> None
 
 
 @pytest.mark.parametrize(
-    "jit, updates", [(False, "alternating"), (True, "alternating"), (False, "simultaneous")]
+    "jit, updates",
+    [
+        (False, "alternating"),
+        (True, "alternating"),
+        (False, "shared_fakes"),
+        (False, "simultaneous"),
+    ],
 )
 def test_same_seed_gives_bit_identical_weights_and_another_seed_does_not(jit, updates) -> None:
     def weights(seed: int) -> list[np.ndarray]:

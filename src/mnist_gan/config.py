@@ -210,10 +210,12 @@ class TrainConfig(_Section):
     # Discriminator updates per generator update, each on its own batch.
     d_steps: Annotated[int, Field(ge=1, le=10)] = 1
     # How the two updates of a step meet: alternating (D's update, then G's on new
-    # fakes, scored by the updated D) or simultaneous (both from one pass of G and D
-    # over the same fakes, Mescheder et al. 2017's simultaneous gradient descent: one
-    # G forward and one D forward on fakes fewer per step; d_steps 1 only).
-    updates: Literal["alternating", "simultaneous"] = "alternating"
+    # fakes, scored by the updated D), shared_fakes (the same, G's update on the fakes
+    # D's update saw, as PyTorch's DCGAN example: one G forward fewer per step) or
+    # simultaneous (both from one pass of G and D over the same fakes, Mescheder et al.
+    # 2017's simultaneous gradient descent: one G forward and one D forward on fakes
+    # fewer per step). The last two make one D update per G update (d_steps 1).
+    updates: Literal["alternating", "shared_fakes", "simultaneous"] = "alternating"
     # Learning-rate schedule of both optimizers over the run, a key of
     # schedules.SCHEDULES: constant, linear (to 0 at the last step) or cosine (to 0).
     lr_schedule: str = "constant"
@@ -281,10 +283,10 @@ class TrainConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _simultaneous_with_one_d_step(self) -> TrainConfig:
-        if self.updates == "simultaneous" and self.d_steps != 1:
+    def _one_d_step_unless_alternating(self) -> TrainConfig:
+        if self.updates != "alternating" and self.d_steps != 1:
             raise ValueError(
-                f"train.updates = simultaneous makes one D update per G update: set "
+                f"train.updates = {self.updates} makes one D update per G update: set "
                 f"train.d_steps to 1 (it is {self.d_steps}), or train.updates to alternating"
             )
         return self

@@ -35,8 +35,35 @@ def cosine(learning_rate: float, updates: int) -> LearningRate:
     return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=updates)
 
 
+COOLDOWN_FRACTION = 0.2  # of the run's updates, at its end
+
+
+class _Cooldown(keras.optimizers.schedules.LearningRateSchedule):
+    """`learning_rate` until the last `cooldown` updates, then straight down to 0."""
+
+    def __init__(self, learning_rate: float, updates: int, cooldown: int):
+        self.learning_rate, self.updates, self.cooldown = learning_rate, updates, cooldown
+
+    def __call__(self, step):
+        left = keras.ops.cast(self.updates, "float32") - keras.ops.cast(step, "float32")
+        factor = keras.ops.clip(left / self.cooldown, 0.0, 1.0)
+        return self.learning_rate * factor
+
+    def get_config(self) -> dict:
+        return {"learning_rate": self.learning_rate, "updates": self.updates,
+                "cooldown": self.cooldown}  # fmt: skip
+
+
+def cooldown(learning_rate: float, updates: int) -> LearningRate:
+    """Constant, then linear to 0 over the last COOLDOWN_FRACTION of the updates (the
+    warmup-stable-decay schedule's decay, without the warm-up): the run keeps its full
+    rate while it is still improving and settles only at the end."""
+    return _Cooldown(learning_rate, updates, max(1, round(COOLDOWN_FRACTION * updates)))
+
+
 SCHEDULES: dict[str, Schedule] = {
     "constant": constant,
     "linear": linear,
     "cosine": cosine,
+    "cooldown": cooldown,
 }

@@ -216,6 +216,8 @@ class GANTrainer:
         d_batches = self._draw(self.config.d_steps)
         if self.config.updates == "simultaneous":
             per_replica = self.strategy.run(self._simultaneous_step, args=(d_batches,))
+        elif self.config.updates == "shared_fakes":
+            per_replica = self.strategy.run(self._shared_fakes_step, args=(d_batches,))
         else:
             g_batch = self._draw(1)
             per_replica = self.strategy.run(self._alternating_step, args=(d_batches, g_batch))
@@ -277,6 +279,27 @@ class GANTrainer:
             g_target = self._for_gradients(self.g_optimizer, g_loss)
         variables = gan.generator.model.trainable_variables
         self.g_optimizer.apply(tape.gradient(g_target, variables), variables)
+        return self._metrics(d, g_loss)
+
+    def _shared_fakes_step(self, d_batches: Batches) -> StepMetrics:
+        """D's update, then G's on the same fakes, scored by the updated D: G's forward
+        pass is recorded once and serves both updates."""
+        gan = self.gan
+        batch = self._slice(d_batches, 0)
+        with tf.GradientTape(persistent=True) as tape:
+            fake = gan.generator(batch.z, batch.real_labels, training=True)
+            d = self._discriminator_loss(batch, fake)
+            d_variables = gan.discriminator.model.trainable_variables
+            # Inside the tape: D's update must happen before G's pass through D, and
+            # the tape only records what the gradients below need.
+            with tape.stop_recording():
+                self.d_optimizer.apply(tape.gradient(d.target, d_variables), d_variables)
+            seen = self._seen(fake, batch.augment[:, 1])
+            g_loss = self._generator_loss(gan.discriminator(seen, batch.real_labels, training=True))
+            g_target = self._for_gradients(self.g_optimizer, g_loss)
+        g_variables = gan.generator.model.trainable_variables
+        self.g_optimizer.apply(tape.gradient(g_target, g_variables), g_variables)
+        del tape
         return self._metrics(d, g_loss)
 
     def _simultaneous_step(self, d_batches: Batches) -> StepMetrics:
