@@ -76,6 +76,7 @@ def test_one_training_step_changes_both_models_and_gives_finite_losses() -> None
         (False, "alternating"),
         (True, "alternating"),
         (False, "shared_fakes"),
+        (True, "shared_fakes"),
         (False, "simultaneous"),
     ],
 )
