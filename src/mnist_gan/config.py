@@ -217,7 +217,8 @@ class TrainConfig(_Section):
     # fewer per step). The last two make one D update per G update (d_steps 1).
     updates: Literal["alternating", "shared_fakes", "simultaneous"] = "alternating"
     # Learning-rate schedule of both optimizers over the run, a key of
-    # schedules.SCHEDULES: constant, linear (to 0 at the last step) or cosine (to 0).
+    # schedules.SCHEDULES: constant, linear (to 0 at the last step), cosine (to 0) or
+    # cooldown (constant, then linear to 0 over the last 20% of the updates).
     lr_schedule: str = "constant"
     # Weight of each discriminator regularizer of penalties.PENALTIES (absent or 0:
     # off): gradient_penalty is WGAN-GP's lambda, r1 is R1's gamma.

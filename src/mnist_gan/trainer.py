@@ -273,10 +273,8 @@ class GANTrainer:
 
         batch = self._slice(g_batch, 0)
         with tf.GradientTape() as tape:
-            fake = self._seen(gan.generator(batch.z, batch.real_labels, training=True),
-                              batch.augment[:, 1])  # fmt: skip
-            g_loss = self._generator_loss(gan.discriminator(fake, batch.real_labels, training=True))
-            g_target = self._for_gradients(self.g_optimizer, g_loss)
+            fake = gan.generator(batch.z, batch.real_labels, training=True)
+            g_loss, g_target = self._generator_target(batch, fake)
         variables = gan.generator.model.trainable_variables
         self.g_optimizer.apply(tape.gradient(g_target, variables), variables)
         return self._metrics(d, g_loss)
@@ -290,13 +288,12 @@ class GANTrainer:
             fake = gan.generator(batch.z, batch.real_labels, training=True)
             d = self._discriminator_loss(batch, fake)
             d_variables = gan.discriminator.model.trainable_variables
-            # Inside the tape: D's update must happen before G's pass through D, and
-            # the tape only records what the gradients below need.
+            # Inside the tape, so that D's update comes before G's pass through D;
+            # D's gradient and update are kept off the tape, which G's gradient
+            # does not need.
             with tape.stop_recording():
                 self.d_optimizer.apply(tape.gradient(d.target, d_variables), d_variables)
-            seen = self._seen(fake, batch.augment[:, 1])
-            g_loss = self._generator_loss(gan.discriminator(seen, batch.real_labels, training=True))
-            g_target = self._for_gradients(self.g_optimizer, g_loss)
+            g_loss, g_target = self._generator_target(batch, fake)
         g_variables = gan.generator.model.trainable_variables
         self.g_optimizer.apply(tape.gradient(g_target, g_variables), g_variables)
         del tape
@@ -320,6 +317,14 @@ class GANTrainer:
         self.d_optimizer.apply(d_gradients, d_variables)
         self.g_optimizer.apply(g_gradients, g_variables)
         return self._metrics(d, g_loss)
+
+    def _generator_target(self, batch: Batches, fake: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """G's loss on `fake` [b, 28, 28, 1] as D sees it (augmented like D's fakes),
+        scored by D as it is now, and that loss to differentiate."""
+        seen = self._seen(fake, batch.augment[:, 1])
+        logits = self.gan.discriminator(seen, batch.real_labels, training=True)
+        g_loss = self._generator_loss(logits)
+        return g_loss, self._for_gradients(self.g_optimizer, g_loss)
 
     def _metrics(self, d: DiscriminatorLoss, g_loss: tf.Tensor) -> StepMetrics:
         """The step's metrics from D's last update and G's loss."""
