@@ -85,6 +85,69 @@ def test_dcgan_depth_adds_layers() -> None:
     assert deeper.discriminator.model.count_params() > base.discriminator.model.count_params()
 
 
+def _silence_extra_convolutions(model: keras.Model) -> None:
+    """Zero every 3x3 convolution's kernel and bias (the `g_depth` / `d_depth` layers:
+    the networks' other convolutions are 4x4), so each outputs 0 whatever its input."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (3, 3):
+            layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+
+
+def _copy_shallow_weights(deep: keras.Model, shallow: keras.Model) -> None:
+    """Give `deep` (depth 1) the weights of `shallow` (depth 0) in every layer they
+    share: all but the 3x3 convolutions and a normalization right after one."""
+    shared, after_extra = [], False
+    for layer in (layer for layer in deep.layers if layer.weights):
+        extra = isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (3, 3)
+        if not extra and not (after_extra and "normalization" in layer.name):
+            shared.append(layer)
+        after_extra = extra
+    shallow_weighted = [layer for layer in shallow.layers if layer.weights]
+    for mine, theirs in zip(shared, shallow_weighted, strict=True):
+        mine.set_weights(theirs.get_weights())
+
+
+@pytest.mark.parametrize("network", ["generator", "discriminator"])
+def test_residual_extra_convolutions_that_output_zero_leave_the_shallow_network(network):
+    # With an identity skip, an extra convolution that outputs 0 passes its input on:
+    # the network computes exactly the depth-0 network's function, and the gradient
+    # reaches the layers before it. Without the skip the same zeros cut the network.
+    shallow_gan = build_gan(ModelConfig(arch="dcgan", **SMALL))
+    z = np.random.default_rng(0).normal(size=(4, SMALL["z_dim"])).astype(np.float32)
+    labels = np.array([0, 3, 7, 9], np.int32)
+    x = z if network == "generator" else np.asarray(shallow_gan.generator(z, labels))
+    shallow = getattr(shallow_gan, network)
+    expected = np.asarray(shallow(x, labels))
+    outputs = {}
+    for residual in (False, True):
+        config = ModelConfig(arch="dcgan", g_depth=1, d_depth=1, residual=residual, **SMALL)
+        deep = getattr(build_gan(config), network)
+        _copy_shallow_weights(deep.model, shallow.model)
+        _silence_extra_convolutions(deep.model)
+        first_kind = keras.layers.Dense if network == "generator" else keras.layers.Conv2D
+        first = next(layer for layer in deep.model.layers if isinstance(layer, first_kind))
+        with tf.GradientTape() as tape:
+            output = deep(x, labels)
+            total = tf.reduce_sum(output)
+        gradient = tape.gradient(total, first.trainable_weights[0])
+        outputs[residual] = (np.asarray(output), np.abs(np.asarray(gradient)).max())
+    np.testing.assert_allclose(outputs[True][0], expected, rtol=1e-5, atol=1e-6)
+    assert outputs[True][1] > 0
+    assert not np.allclose(outputs[False][0], expected, atol=1e-3)
+    assert outputs[False][1] == 0
+
+
+def test_residual_changes_no_weight_and_a_residual_dcgan_trains() -> None:
+    plain = build_gan(ModelConfig(arch="dcgan", g_depth=1, d_depth=2, **SMALL))
+    model = ModelConfig(arch="dcgan", g_depth=1, d_depth=2, residual=True, **SMALL)
+    residual = build_gan(model)
+    for network in ("generator", "discriminator"):
+        shapes = [w.shape for w in getattr(plain, network).model.get_weights()]
+        assert [w.shape for w in getattr(residual, network).model.get_weights()] == shapes
+    trainer = _trainer(model, penalties={"r1": 1.0})
+    assert np.all(np.isfinite(trainer.train(2)))
+
+
 @pytest.mark.parametrize("norm", ["batch", "layer", "class_layer", "none"])
 @pytest.mark.parametrize("upsample", ["transposed", "nearest"])
 def test_dcgan_generator_layers_have_a_bias_exactly_without_normalization(norm, upsample):

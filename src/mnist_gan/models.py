@@ -212,10 +212,11 @@ def mlp_discriminator(config: ModelConfig) -> keras.Model:
 def dcgan_generator(config: ModelConfig) -> keras.Model:
     """DCGAN (Radford et al. 2016) for 28x28: Dense to 7x7 x 2*g_width, then two
     4x4 stride-2 transposed convolutions (14x14 x g_width, then 28x28 x 1, tanh), each
-    resolution followed by `g_depth` extra 3x3 convolutions; normalization `g_norm`
-    and ReLU after every hidden layer (`class_layer`: layer normalization with a gain
-    and shift per digit, `ClassAffine`). With `g_upsample` nearest or bilinear, each
-    transposed convolution is that upsampling and a 3x3 convolution instead."""
+    resolution followed by `g_depth` extra 3x3 convolutions (each with an identity
+    skip when `residual`); normalization `g_norm` and ReLU after every hidden layer
+    (`class_layer`: layer normalization with a gain and shift per digit, `ClassAffine`).
+    With `g_upsample` nearest or bilinear, each transposed convolution is that
+    upsampling and a 3x3 convolution instead."""
     inputs = _inputs(config, (config.z_dim,), "z")
     wide = 2 * config.g_width
     # A hidden layer has a bias only without normalization, whose shift replaces it.
@@ -224,13 +225,16 @@ def dcgan_generator(config: ModelConfig) -> keras.Model:
     x = layers.Reshape((BASE_SIDE, BASE_SIDE, wide))(x)
     labels = inputs[-1]  # read only by class_layer, which needs a conditional model
     x = _generator_block(config, x, labels)
-    for _ in range(config.g_depth):
-        x = layers.Conv2D(wide, 3, padding="same", use_bias=bias)(x)
-        x = _generator_block(config, x, labels)
+
+    def convolution(channels: int) -> layers.Layer:
+        return layers.Conv2D(channels, 3, padding="same", use_bias=bias)
+
+    def block(h):
+        return _generator_block(config, h, labels)
+
+    x = _extra_convolutions(config, x, config.g_depth, convolution, block)
     x = _generator_block(config, _doubling(config, config.g_width, use_bias=bias)(x), labels)
-    for _ in range(config.g_depth):
-        x = layers.Conv2D(config.g_width, 3, padding="same", use_bias=bias)(x)
-        x = _generator_block(config, x, labels)
+    x = _extra_convolutions(config, x, config.g_depth, convolution, block)
     images = _doubling(config, 1, activation="tanh", dtype="float32")(x)
     return _model(inputs, images, "generator")
 
@@ -243,6 +247,16 @@ def _doubling(config: ModelConfig, filters: int, **conv) -> Callable:
     upsample = layers.UpSampling2D(2, interpolation=config.g_upsample)
     convolution = layers.Conv2D(filters, 3, padding="same", **conv)
     return lambda x: convolution(upsample(x))
+
+
+def _extra_convolutions(config: ModelConfig, x, depth: int, convolution: Callable, block: Callable):
+    """`depth` 3x3 convolutions at x's resolution, [B, H, W, C] -> [B, H, W, C]:
+    each is `convolution(C)` followed by `block` (normalization and activation), and
+    with `model.residual` adds its input to its output."""
+    for _ in range(depth):
+        h = block(convolution(x.shape[-1])(x))
+        x = layers.Add()([x, h]) if config.residual else h
+    return x
 
 
 def _generator_block(config: ModelConfig, x, labels):
@@ -258,21 +272,27 @@ def _generator_block(config: ModelConfig, x, labels):
 
 def dcgan_discriminator(config: ModelConfig) -> keras.Model:
     """DCGAN's discriminator for 28x28: two 4x4 stride-2 convolutions (14x14 x d_width,
-    7x7 x 2*d_width), each resolution followed by `d_depth` extra 3x3 convolutions,
-    LeakyReLU(0.2), normalization `d_norm` after all but the first; then the logit
+    7x7 x 2*d_width), each resolution followed by `d_depth` extra 3x3 convolutions
+    (each with an identity skip when `residual`), LeakyReLU(0.2), normalization
+    `d_norm` after all but the first; then the logit
     from the flattened 7x7 features. With `d_minibatch_std` the 14x14 features get
     the minibatch standard deviation as one more channel before the convolution to
     7x7, so every 7x7 convolution can use it."""
     inputs = _inputs(config, IMAGE_SHAPE, "images")
+
+    def convolution(channels: int) -> layers.Layer:
+        return _maybe_spectral(config, layers.Conv2D(channels, 3, padding="same"))
+
+    def block(h):
+        return _discriminator_block(config, h, normalize=True)
+
     x = inputs[0]
     for index, width in enumerate((config.d_width, 2 * config.d_width)):
         if index > 0 and config.d_minibatch_std:
             x = MinibatchStd(config.d_minibatch_std)(x)
         x = _maybe_spectral(config, layers.Conv2D(width, 4, strides=2, padding="same"))(x)
         x = _discriminator_block(config, x, normalize=index > 0)
-        for _ in range(config.d_depth):
-            x = _maybe_spectral(config, layers.Conv2D(width, 3, padding="same"))(x)
-            x = _discriminator_block(config, x, normalize=True)
+        x = _extra_convolutions(config, x, config.d_depth, convolution, block)
     return _model(inputs, _logits(config, layers.Flatten()(x), inputs), "discriminator")
 
 
