@@ -158,8 +158,8 @@ class ModelConfig(_Section):
     g_depth: Annotated[int, Field(ge=0, le=8)] = 0
     d_depth: Annotated[int, Field(ge=0, le=8)] = 0
     # dcgan: each of those extra convolutions adds its input to its output (an identity
-    # skip, He et al. 2016), so its gradient reaches the layers before it undiminished
-    # and it starts near the identity plus a small change; same weights and cost.
+    # skip, He et al. 2016), so the gradient reaches the layers before it by a path
+    # around it; the same weights and cost.
     residual: bool = False
     # class_layer: layer normalization whose gain and shift are learned per digit
     # (conditional normalization, as BigGAN's); needs `conditional`.

@@ -274,10 +274,10 @@ def dcgan_discriminator(config: ModelConfig) -> keras.Model:
     """DCGAN's discriminator for 28x28: two 4x4 stride-2 convolutions (14x14 x d_width,
     7x7 x 2*d_width), each resolution followed by `d_depth` extra 3x3 convolutions
     (each with an identity skip when `residual`), LeakyReLU(0.2), normalization
-    `d_norm` after all but the first; then the logit
-    from the flattened 7x7 features. With `d_minibatch_std` the 14x14 features get
-    the minibatch standard deviation as one more channel before the convolution to
-    7x7, so every 7x7 convolution can use it."""
+    `d_norm` after all but the first; then the logit from the flattened 7x7 features.
+    With `d_minibatch_std` the 14x14 features get the minibatch standard deviation as
+    one more channel before the convolution to 7x7, so every 7x7 convolution can use
+    it."""
     inputs = _inputs(config, IMAGE_SHAPE, "images")
 
     def convolution(channels: int) -> layers.Layer:
