@@ -85,20 +85,24 @@ def test_dcgan_depth_adds_layers() -> None:
     assert deeper.discriminator.model.count_params() > base.discriminator.model.count_params()
 
 
+def _is_extra_convolution(layer: keras.layers.Layer) -> bool:
+    """A `g_depth` / `d_depth` layer: the default networks' other convolutions are 4x4."""
+    return isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (3, 3)
+
+
 def _silence_extra_convolutions(model: keras.Model) -> None:
-    """Zero every 3x3 convolution's kernel and bias (the `g_depth` / `d_depth` layers:
-    the networks' other convolutions are 4x4), so each outputs 0 whatever its input."""
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (3, 3):
-            layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+    """Zero every extra convolution's kernel and bias, so each outputs 0 whatever its
+    input."""
+    for layer in filter(_is_extra_convolution, model.layers):
+        layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
 
 
 def _copy_shallow_weights(deep: keras.Model, shallow: keras.Model) -> None:
     """Give `deep` (depth 1) the weights of `shallow` (depth 0) in every layer they
-    share: all but the 3x3 convolutions and a normalization right after one."""
+    share: all but the extra convolutions and a normalization right after one."""
     shared, after_extra = [], False
     for layer in (layer for layer in deep.layers if layer.weights):
-        extra = isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (3, 3)
+        extra = _is_extra_convolution(layer)
         if not extra and not (after_extra and "normalization" in layer.name):
             shared.append(layer)
         after_extra = extra
