@@ -17,7 +17,8 @@ def test_repo_params_load_with_the_issue_defaults(raw: dict) -> None:
     assert params.data.mirrors == list(OFFICIAL_MIRRORS)
     assert params.data.files.train_images.md5 == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
     assert params.data.files.test_labels.md5 == "ec29112dd5afa0611ce80d1b7f02629c"
-    assert (params.train.batch_size, params.train.steps) == (32, 22600)
+    assert (params.train.batch_size, params.train.steps) == (32, 14400)
+    assert (params.model.g_depth, params.model.d_depth, params.model.residual) == (0, 1, False)
     assert params.model.g_norm == "layer"
     assert (params.train.top_k, params.train.top_k_decay) == (0.5, 0.99)
     assert (params.train.log_every, params.train.sample_every) == (1000, 1000)

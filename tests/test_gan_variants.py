@@ -79,7 +79,7 @@ def test_conditional_models_depend_on_the_label() -> None:
 
 
 def test_dcgan_depth_adds_layers() -> None:
-    base = build_gan(ModelConfig(arch="dcgan", **SMALL))
+    base = build_gan(ModelConfig(arch="dcgan", d_depth=0, **SMALL))
     deeper = build_gan(ModelConfig(arch="dcgan", g_depth=1, d_depth=1, **SMALL))
     assert deeper.generator.model.count_params() > base.generator.model.count_params()
     assert deeper.discriminator.model.count_params() > base.discriminator.model.count_params()
@@ -116,7 +116,7 @@ def test_residual_extra_convolutions_that_output_zero_leave_the_shallow_network(
     # With an identity skip, an extra convolution that outputs 0 passes its input on:
     # the network computes exactly the depth-0 network's function, and the gradient
     # reaches the layers before it. Without the skip the same zeros cut the network.
-    shallow_gan = build_gan(ModelConfig(arch="dcgan", **SMALL))
+    shallow_gan = build_gan(ModelConfig(arch="dcgan", d_depth=0, **SMALL))
     z = np.random.default_rng(0).normal(size=(4, SMALL["z_dim"])).astype(np.float32)
     labels = np.array([0, 3, 7, 9], np.int32)
     x = z if network == "generator" else np.asarray(shallow_gan.generator(z, labels))
