@@ -90,6 +90,18 @@ def _is_extra_convolution(layer: keras.layers.Layer) -> bool:
     return isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (3, 3)
 
 
+@pytest.mark.parametrize(
+    ("depth_at", "sides"), [("all", [14, 14, 7, 7]), ("14x14", [14, 14]), ("7x7", [7, 7])]
+)
+def test_d_depth_at_puts_the_extra_convolutions_at_the_named_resolutions(depth_at, sides):
+    config = ModelConfig(arch="dcgan", d_depth=2, d_depth_at=depth_at, **SMALL)
+    discriminator = build_gan(config).discriminator.model
+    extra = filter(_is_extra_convolution, discriminator.layers)
+    assert [layer.output.shape[1] for layer in extra] == sides
+    logits = discriminator([np.zeros((2, 28, 28, 1), np.float32), np.array([0, 9], np.int32)])
+    assert logits.shape == (2, 1)
+
+
 def _silence_extra_convolutions(model: keras.Model) -> None:
     """Zero every extra convolution's kernel and bias, so each outputs 0 whatever its
     input."""

@@ -272,9 +272,10 @@ def _generator_block(config: ModelConfig, x, labels):
 
 def dcgan_discriminator(config: ModelConfig) -> keras.Model:
     """DCGAN's discriminator for 28x28: two 4x4 stride-2 convolutions (14x14 x d_width,
-    7x7 x 2*d_width), each resolution followed by `d_depth` extra 3x3 convolutions
-    (each with an identity skip when `residual`), LeakyReLU(0.2), normalization
-    `d_norm` after all but the first; then the logit from the flattened 7x7 features.
+    7x7 x 2*d_width), each resolution (or only the one `d_depth_at` names) followed by
+    `d_depth` extra 3x3 convolutions (each with an identity skip when `residual`),
+    LeakyReLU(0.2), normalization `d_norm` after all but the first; then the logit from
+    the flattened 7x7 features.
     With `d_minibatch_std` the 14x14 features get the minibatch standard deviation as
     one more channel before the convolution to 7x7, so every 7x7 convolution can use
     it."""
@@ -287,12 +288,13 @@ def dcgan_discriminator(config: ModelConfig) -> keras.Model:
         return _discriminator_block(config, h, normalize=True)
 
     x = inputs[0]
-    for index, width in enumerate((config.d_width, 2 * config.d_width)):
+    for index, (width, side) in enumerate(((config.d_width, "14x14"), (2 * config.d_width, "7x7"))):
         if index > 0 and config.d_minibatch_std:
             x = MinibatchStd(config.d_minibatch_std)(x)
         x = _maybe_spectral(config, layers.Conv2D(width, 4, strides=2, padding="same"))(x)
         x = _discriminator_block(config, x, normalize=index > 0)
-        x = _extra_convolutions(config, x, config.d_depth, convolution, block)
+        depth = config.d_depth if config.d_depth_at in ("all", side) else 0
+        x = _extra_convolutions(config, x, depth, convolution, block)
     return _model(inputs, _logits(config, layers.Flatten()(x), inputs), "discriminator")
 
 
