@@ -288,12 +288,13 @@ def dcgan_discriminator(config: ModelConfig) -> keras.Model:
         return _discriminator_block(config, h, normalize=True)
 
     x = inputs[0]
-    for index, (width, side) in enumerate(((config.d_width, "14x14"), (2 * config.d_width, "7x7"))):
+    for index, width in enumerate((config.d_width, 2 * config.d_width)):
         if index > 0 and config.d_minibatch_std:
             x = MinibatchStd(config.d_minibatch_std)(x)
         x = _maybe_spectral(config, layers.Conv2D(width, 4, strides=2, padding="same"))(x)
         x = _discriminator_block(config, x, normalize=index > 0)
-        depth = config.d_depth if config.d_depth_at in ("all", side) else 0
+        resolution = f"{x.shape[1]}x{x.shape[2]}"  # as `d_depth_at` names it
+        depth = config.d_depth if config.d_depth_at in ("all", resolution) else 0
         x = _extra_convolutions(config, x, depth, convolution, block)
     return _model(inputs, _logits(config, layers.Flatten()(x), inputs), "discriminator")
 
