@@ -20,7 +20,7 @@ def test_repo_params_load_with_the_issue_defaults(raw: dict) -> None:
     assert (params.train.batch_size, params.train.steps) == (32, 14400)
     assert (params.model.g_depth, params.model.d_depth, params.model.residual) == (0, 1, False)
     assert params.model.g_norm == "layer"
-    assert (params.train.top_k, params.train.top_k_decay) == (0.5, 0.98)
+    assert (params.train.top_k, params.train.top_k_decay) == (0.4, 0.975)
     assert (params.train.log_every, params.train.sample_every) == (1000, 1000)
     assert (params.model.arch, params.model.z_dim, params.sample.count) == ("dcgan", 100, 10000)
     assert params.model.conditional and params.train.ema == 0.998
