@@ -5,10 +5,13 @@ in turn, for `--repeat` rounds, so that drift of the machine hits all of them al
 The table gives each configuration's best and median round and the ratio of its best
 to the first row's. A lever that makes a step dearer is compared with the default at
 equal training time by giving it train.steps / ratio steps (README, "Quality levers,
-measured").
+measured"). `--from-update N` times the steps from update N on, for levers whose
+work or effect depends on how far training is (top-k's fraction, a learning-rate
+schedule), e.g. late in a run.
 
     PYTHONPATH=src python bench/lever_cost.py [--data data/prepared] [--steps 1000] \
-        [--repeat 2] --lever "train.penalties.r1=0" --lever "model.g_width=64" ...
+        [--repeat 2] [--from-update 0] --lever "train.penalties.r1=0" \
+        --lever "model.g_width=64" ...
 """
 
 from __future__ import annotations
@@ -32,7 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_STEPS = 20  # tracing and the first calls, left out of the timing
 
 
-def build_trainer(raw: dict, overrides: list[str], images, labels) -> GANTrainer:
+def build_trainer(
+    raw: dict, overrides: list[str], images, labels, from_update: int = 0
+) -> GANTrainer:
+    """A warmed-up trainer of the params with `overrides`, whose two optimizers then
+    stand at update `from_update` (>= 0), where the timed steps start."""
     changed = copy.deepcopy(raw)
     apply_overrides(changed, overrides)
     params = parse_params(changed)
@@ -41,7 +48,17 @@ def build_trainer(raw: dict, overrides: list[str], images, labels) -> GANTrainer
     gan = build_gan(params.model, params.train.precision, ema=params.train.ema > 0)
     trainer = GANTrainer(gan, images, labels, params.train)
     trainer.train(WARM_UP_STEPS)
+    trainer.g_optimizer.iterations.assign(from_update)
+    trainer.d_optimizer.iterations.assign(from_update)
     return trainer
+
+
+def update_number(text: str) -> int:
+    """argparse type of --from-update: an int >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--from-update must be >= 0, got {value}")
+    return value
 
 
 def main() -> None:
@@ -51,6 +68,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000, help="steps per round")
     parser.add_argument("--repeat", type=int, default=2, help="rounds")
     parser.add_argument(
+        "--from-update", type=update_number, default=0, help="time the steps from this update on"
+    )
+    parser.add_argument(
         "--lever", action="append", default=[], help="section.key=value ... (repeatable)"
     )
     args = parser.parse_args()
@@ -59,7 +79,9 @@ def main() -> None:
     split = load_split(args.data, "train")
     names = ["params as they are", *args.lever]
     trainers = [
-        build_trainer(raw, lever.split() if index else [], split.images, split.labels)
+        build_trainer(
+            raw, lever.split() if index else [], split.images, split.labels, args.from_update
+        )
         for index, lever in enumerate(names)
     ]
     rounds: list[list[float]] = [[] for _ in names]
@@ -70,7 +92,10 @@ def main() -> None:
             times.append(1000 * (time.perf_counter() - start) / args.steps)
 
     base = min(rounds[0])
-    print(f"{args.steps} steps per round, {args.repeat} rounds, alternating; ms per step")
+    print(
+        f"{args.steps} steps per round, {args.repeat} rounds, alternating, "
+        f"from update {args.from_update}; ms per step"
+    )
     print("| configuration | best | median | best / first row's best |")
     print("| --- | ---: | ---: | ---: |")
     for name, times in zip(names, rounds, strict=True):

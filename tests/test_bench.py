@@ -158,3 +158,29 @@ def test_lever_cost_benchmark_prints_a_row_per_lever(tmp_path: Path, raw: dict) 
     rows = [line for line in process.stdout.splitlines() if line.startswith("| ")][2:]
     assert [row.split("|")[1].strip() for row in rows] == ["params as they are", *levers]
     assert rows[0].split("|")[4].strip() == "1.00"
+
+
+def test_lever_cost_times_from_the_update_asked_and_refuses_a_negative_one(
+    tmp_path: Path, raw: dict
+) -> None:
+    params = _tiny_training_set_and_params(tmp_path, raw, 64)
+    command = [sys.executable, "bench/lever_cost.py", "--data", str(tmp_path)]
+    command += ["--params", str(params), "--steps", "2", "--repeat", "1"]
+    command += ["--lever", "train.top_k=0.4 train.top_k_decay=0.5"]
+
+    def run(update: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*command, "--from-update", update],
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": "src"},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    late = run("13000")
+    assert late.returncode == 0, late.stderr[-3000:]
+    assert "from update 13000" in late.stdout.splitlines()[-5]
+    refused = run("-1")
+    assert refused.returncode == 2 and "--from-update must be >= 0, got -1" in refused.stderr
