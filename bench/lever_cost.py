@@ -25,11 +25,12 @@ from pathlib import Path
 import yaml
 from pipeline_stages import apply_overrides
 
-from mnist_gan.config import parse_params
-from mnist_gan.data import load_split
-from mnist_gan.gan import build_gan
-from mnist_gan.runtime import configure_cpu, seed_everything
-from mnist_gan.trainer import GANTrainer, check_choices
+from mnist_gan.core.config import parse_params
+from mnist_gan.core.runtime import configure_cpu, seed_everything
+from mnist_gan.data.splits import load_split
+from mnist_gan.networks.gan import build_gan
+from mnist_gan.training.choices import check_choices
+from mnist_gan.training.trainer import GANTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_STEPS = 20  # tracing and the first calls, left out of the timing

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_gan.config import EvaluateConfig
-from mnist_gan.metrics import METRICS, ClassifierView
+from mnist_gan.core.config import EvaluateConfig
+from mnist_gan.evaluation.metrics import METRICS, ClassifierView
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNT = 10_000
@@ -23,17 +23,19 @@ COUNT = 10_000
 
 def pipeline_views(config: EvaluateConfig) -> tuple[ClassifierView, ClassifierView, float]:
     """Samples and test images through the trained classifier; returns the time it took."""
-    from mnist_gan.classifier import feature_model, load_classifier
-    from mnist_gan.data import load_split, to_unit_range
-    from mnist_gan.files import read_npy
-    from mnist_gan.metrics import view
+    from mnist_gan.core.files import read_npy
+    from mnist_gan.data.splits import load_split, to_unit_range
+    from mnist_gan.evaluation.classifier import feature_model, load_classifier
+    from mnist_gan.evaluation.metrics import classifier_view
 
     extractor = feature_model(load_classifier(ROOT / "models/classifier"))
     pixels = read_npy(ROOT / "samples/samples.npy")[:COUNT]
     test = load_split(ROOT / "data/prepared", "test")
     start = time.perf_counter()
-    samples = view(extractor, to_unit_range(pixels), config.batch_size)
-    reference = view(extractor, test.images[:COUNT], config.batch_size, test.labels[:COUNT])
+    samples = classifier_view(extractor, to_unit_range(pixels), config.batch_size)
+    reference = classifier_view(
+        extractor, test.images[:COUNT], config.batch_size, test.labels[:COUNT]
+    )
     return samples, reference, time.perf_counter() - start
 
 

@@ -20,13 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # settings once, so each setting needs its own process.
 MEASURE = """
 import json, sys, time
-from mnist_gan.config import ClassifierConfig, CpuConfig, ModelConfig, TrainConfig
-from mnist_gan.runtime import configure_cpu, seed_everything
+from mnist_gan.core.config import ClassifierConfig, CpuConfig, ModelConfig, TrainConfig
+from mnist_gan.core.runtime import configure_cpu, seed_everything
 configure_cpu(CpuConfig(portable=sys.argv[2] == "on", threads=int(sys.argv[3])))
-from mnist_gan.classifier import build_classifier, train_classifier
-from mnist_gan.data import load_split
-from mnist_gan.gan import build_gan
-from mnist_gan.trainer import GANTrainer
+from mnist_gan.evaluation.classifier import build_classifier, train_classifier
+from mnist_gan.data.splits import load_split
+from mnist_gan.networks.gan import build_gan
+from mnist_gan.training.trainer import GANTrainer
 
 train = load_split(sys.argv[1], "train")
 seed_everything(0)

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_gan.classifier import feature_model, load_classifier
-from mnist_gan.config import load_params
-from mnist_gan.data import load_split, to_unit_range
-from mnist_gan.gan import load_generator
-from mnist_gan.metrics import evaluate, view
-from mnist_gan.runtime import configure_cpu
-from mnist_gan.sampling import balanced_labels, fixed_latents, generate_pixels
+from mnist_gan.core.config import load_params
+from mnist_gan.core.runtime import configure_cpu
+from mnist_gan.data.splits import load_split, to_unit_range
+from mnist_gan.drawing.sampling import balanced_labels, fixed_latents, generate_pixels
+from mnist_gan.evaluation.classifier import feature_model, load_classifier
+from mnist_gan.evaluation.metrics import classifier_view, evaluate
+from mnist_gan.networks.gan import load_sampler
 
 COLUMNS = ("fid", "kid", "precision", "recall", "density", "coverage", "inception_score")
 MAX_DRAWS = 50  # each costs about 11 s here (10,000 samples, every metric)
@@ -41,10 +41,10 @@ def main() -> None:
 
     params = load_params(args.params)
     configure_cpu(params.cpu)
-    generator = load_generator(args.model)
+    generator = load_sampler(args.model)
     extractor = feature_model(load_classifier(args.classifier))
     test = load_split(args.data, "test")
-    reference = view(extractor, test.images, params.evaluate.batch_size, test.labels)
+    reference = classifier_view(extractor, test.images, params.evaluate.batch_size, test.labels)
     count, seed = params.sample.count, params.sample.seed
     labels = balanced_labels(count)
 
@@ -56,7 +56,9 @@ def main() -> None:
     for draw in range(args.draws):
         z = fixed_latents(seed + 1 + draw, count, generator.config.z_dim)
         pixels = generate_pixels(generator, z, labels)
-        generated = view(extractor, to_unit_range(pixels), params.evaluate.batch_size, labels)
+        generated = classifier_view(
+            extractor, to_unit_range(pixels), params.evaluate.batch_size, labels
+        )
         result = evaluate(generated, reference, params.evaluate)
         rows.append([result[key] for key in COLUMNS])
         print(f"| {draw} | " + " | ".join(f"{value:.4f}" for value in rows[-1]) + " |")

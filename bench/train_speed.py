@@ -26,12 +26,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnist_gan.config import ModelConfig, TrainConfig, load_params
-from mnist_gan.data import load_split
-from mnist_gan.gan import GAN, build_gan, ema_update
-from mnist_gan.losses import LOSSES
-from mnist_gan.runtime import seed_everything
-from mnist_gan.trainer import GANTrainer, xla_compiles
+from mnist_gan.core.config import ModelConfig, TrainConfig, load_params
+from mnist_gan.core.runtime import seed_everything
+from mnist_gan.data.splits import load_split
+from mnist_gan.networks.gan import GAN, build_gan, ema_update
+from mnist_gan.training.choices import xla_compiles
+from mnist_gan.training.losses import LOSSES
+from mnist_gan.training.trainer import GANTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 128

@@ -8,28 +8,26 @@ import typer
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from mnist_gan.classifier import (
+from mnist_gan.core.cli import ParamsPath, PreparedData, command, new_app
+from mnist_gan.core.config import load_params
+from mnist_gan.core.files import write_json
+from mnist_gan.core.runtime import configure_cpu, seed_everything
+from mnist_gan.data.splits import load_split
+from mnist_gan.evaluation.classifier import (
     accuracy,
     build_classifier,
     epochs_for,
     save_classifier,
     train_classifier,
 )
-from mnist_gan.cli import ParamsPath, command, new_app
-from mnist_gan.config import load_params
-from mnist_gan.data import load_split
-from mnist_gan.files import write_json
-from mnist_gan.runtime import configure_cpu, seed_everything
 
 app = new_app(__doc__)
 
 
 @command(app)
 def main(
-    params: ParamsPath = Path("params.yaml"),
-    data: Annotated[Path, typer.Option(help="Folder of the prepared splits.")] = Path(
-        "data/prepared"
-    ),
+    params_file: ParamsPath = Path("params.yaml"),
+    data: PreparedData = Path("data/prepared"),
     out: Annotated[Path, typer.Option(help="Folder for the classifier.")] = Path(
         "models/classifier"
     ),
@@ -43,9 +41,9 @@ def main(
     """Fit on the train split only (the holdout stays unseen), then score the test set.
     DVCLive logs loss and accuracy per epoch on the train split (train/) and the test
     set (eval/; reported only, nothing is chosen by it)."""
-    every = load_params(params)
-    config = every.classifier
-    configure_cpu(every.cpu)  # before TensorFlow runs anything
+    params = load_params(params_file)
+    config = params.classifier
+    configure_cpu(params.cpu)  # before TensorFlow runs anything
     train, test = load_split(data, "train"), load_split(data, "test")
     seed_everything(config.seed)
     model = build_classifier()

@@ -7,13 +7,14 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.classifier import feature_model, load_classifier
-from mnist_gan.cli import ParamsPath, command, new_app
-from mnist_gan.config import load_params
-from mnist_gan.data import check_pixels, load_split, to_unit_range
-from mnist_gan.files import read_npy, write_csv, write_json
-from mnist_gan.metrics import class_histogram_rows, evaluate, view
-from mnist_gan.runtime import configure_cpu
+from mnist_gan.core.cli import ClassifierFolder, ParamsPath, PreparedData, command, new_app
+from mnist_gan.core.config import load_params
+from mnist_gan.core.errors import restore_hint
+from mnist_gan.core.files import read_npy, write_csv, write_json
+from mnist_gan.core.runtime import configure_cpu
+from mnist_gan.data.splits import check_pixels, load_split, to_unit_range
+from mnist_gan.evaluation.classifier import feature_model, load_classifier
+from mnist_gan.evaluation.metrics import class_histogram_rows, classifier_view, evaluate
 
 app = new_app(__doc__)
 SUMMARY = ("inception_score", "fid", "kid", "precision", "recall", "density", "coverage")
@@ -21,16 +22,12 @@ SUMMARY = ("inception_score", "fid", "kid", "precision", "recall", "density", "c
 
 @command(app)
 def main(
-    params: ParamsPath = Path("params.yaml"),
+    params_file: ParamsPath = Path("params.yaml"),
     samples: Annotated[
         Path, typer.Option(help="Folder with samples.npy (and labels.npy if conditional).")
     ] = Path("samples"),
-    data: Annotated[Path, typer.Option(help="Folder of the prepared splits.")] = Path(
-        "data/prepared"
-    ),
-    classifier: Annotated[Path, typer.Option(help="Folder of the classifier.")] = Path(
-        "models/classifier"
-    ),
+    data: PreparedData = Path("data/prepared"),
+    classifier: ClassifierFolder = Path("models/classifier"),
     out: Annotated[Path, typer.Option(help="Where to write the metrics.")] = Path(
         "metrics/eval.json"
     ),
@@ -40,22 +37,22 @@ def main(
 ) -> None:
     """Write every metric of the registry for the samples, and under `real` the same
     for the holdout images, all against the test set."""
-    every = load_params(params)
-    config = every.evaluate
-    configure_cpu(every.cpu)  # before TensorFlow runs anything
-    fix = f"rebuild it with `dvc repro -f sample` or restore it with `dvc checkout {samples}`"
+    params = load_params(params_file)
+    config = params.evaluate
+    configure_cpu(params.cpu)  # before TensorFlow runs anything
+    fix = restore_hint(samples, "sample")
     pixels = check_pixels(read_npy(samples / "samples.npy", fix), str(samples / "samples.npy"))
     labels_path = samples / "labels.npy"
     labels = read_npy(labels_path, fix) if labels_path.exists() else None
     extractor = feature_model(load_classifier(classifier))
     test, holdout = load_split(data, "test"), load_split(data, "holdout")
-    reference = view(extractor, test.images, config.batch_size, test.labels)
+    reference = classifier_view(extractor, test.images, config.batch_size, test.labels)
 
-    generated = view(extractor, to_unit_range(pixels), config.batch_size, labels)
+    generated = classifier_view(extractor, to_unit_range(pixels), config.batch_size, labels)
     result = evaluate(generated, reference, config)
     skipped = {"samples": result.pop("skipped", {})}
     if len(holdout.labels):  # normalize.holdout: 0 leaves no ceiling to measure
-        real = view(extractor, holdout.images, config.batch_size, holdout.labels)
+        real = classifier_view(extractor, holdout.images, config.batch_size, holdout.labels)
         result["real"] = evaluate(real, reference, config)
         skipped["real"] = result["real"].pop("skipped", {})
     else:

@@ -1,5 +1,5 @@
 """Stage `export`: the trained generator as a TensorFlow SavedModel that needs no
-project code (see mnist_gan.export for its signature)."""
+project code (see mnist_gan.serving.export for its signature)."""
 
 from pathlib import Path
 from typing import Annotated
@@ -7,23 +7,23 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.cli import command, new_app
-from mnist_gan.export import SIGNATURE, export_saved_model
-from mnist_gan.gan import load_generator
+from mnist_gan.core.cli import GanFolder, command, new_app
+from mnist_gan.networks.gan import load_sampler
+from mnist_gan.serving.export import SIGNATURE, export_saved_model
 
 app = new_app(__doc__)
 
 
 @command(app)
 def main(
-    models: Annotated[Path, typer.Option(help="Folder of the trained GAN.")] = Path("models/gan"),
+    models: GanFolder = Path("models/gan"),
     out: Annotated[Path, typer.Option(help="Folder for the SavedModel.")] = Path(
         "models/saved_model"
     ),
 ) -> None:
     """Write `out` as a SavedModel whose `serving_default` signature maps z float32
     [B, z_dim] and labels int32 [B] to images uint8 [B, 28, 28]."""
-    generator = load_generator(models)
+    generator = load_sampler(models)
     export_saved_model(generator, out)
     config = generator.config
     typer.echo(

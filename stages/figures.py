@@ -8,8 +8,8 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.cli import command, new_app
-from mnist_gan.figures import draw_figures, load_run
+from mnist_gan.core.cli import command, new_app
+from mnist_gan.evaluation.figures import draw_figures, load_run
 
 app = new_app(__doc__)
 

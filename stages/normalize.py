@@ -6,30 +6,31 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.cli import ParamsPath, command, new_app
-from mnist_gan.config import load_params
-from mnist_gan.data import Split, load_idx_pair, save_split, split_holdout, to_unit_range
+from mnist_gan.core.cli import ParamsPath, command, new_app
+from mnist_gan.core.config import load_params
+from mnist_gan.data.idx import load_idx_pair
+from mnist_gan.data.splits import Split, save_split, split_holdout, to_unit_range
 
 app = new_app(__doc__)
 
 
 @command(app)
 def main(
-    params: ParamsPath = Path("params.yaml"),
+    params_file: ParamsPath = Path("params.yaml"),
     raw: Annotated[Path, typer.Option(help="Folder of the downloaded files.")] = Path("data/raw"),
     out: Annotated[Path, typer.Option(help="Folder for the .npy arrays.")] = Path("data/prepared"),
 ) -> None:
     """Write train/holdout/test splits: images float32 [N, 28, 28, 1] in [-1, 1] and
     labels uint8 [N]. The holdout is the last normalize.holdout training images."""
-    config = load_params(params)
-    files = config.data.files
+    params = load_params(params_file)
+    files = params.data.files
     train_pixels, train_labels = load_idx_pair(
         raw / files.train_images.name, raw / files.train_labels.name
     )
     test_pixels, test_labels = load_idx_pair(
         raw / files.test_images.name, raw / files.test_labels.name
     )
-    train, holdout = split_holdout(train_pixels, train_labels, config.normalize.holdout)
+    train, holdout = split_holdout(train_pixels, train_labels, params.normalize.holdout)
     splits = {
         "train": train,
         "holdout": holdout,

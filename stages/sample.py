@@ -7,29 +7,29 @@ import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import numpy as np
 import typer
 
-from mnist_gan.cli import ParamsPath, command, new_app
-from mnist_gan.config import load_params
-from mnist_gan.data import NUM_CLASSES
-from mnist_gan.files import read_npy, write_npy
-from mnist_gan.gan import PROGRESS_FILE, load_generator
-from mnist_gan.grid import image_grid, save_gif, save_png, upscale
-from mnist_gan.runtime import configure_cpu
-from mnist_gan.sampling import (
+from mnist_gan.core.cli import GanFolder, ParamsPath, command, new_app
+from mnist_gan.core.config import load_params
+from mnist_gan.core.errors import restore_hint
+from mnist_gan.core.files import read_npy, write_npy
+from mnist_gan.core.runtime import configure_cpu
+from mnist_gan.data.splits import NUM_CLASSES
+from mnist_gan.drawing.pictures import PICTURE_SCALE, image_grid, save_gif, save_png, upscale
+from mnist_gan.drawing.sampling import (
     balanced_labels,
     class_grid_labels,
     fixed_latents,
     generate_pixels,
     interpolation_latents,
 )
+from mnist_gan.networks.gan import PROGRESS_FILE, load_sampler
 
 app = new_app(__doc__)
-SCALE = 4  # enlarge 28-pixel digits so the pictures are readable
 
 
 @command(app)
 def main(
-    params: ParamsPath = Path("params.yaml"),
-    models: Annotated[Path, typer.Option(help="Folder of the trained GAN.")] = Path("models/gan"),
+    params_file: ParamsPath = Path("params.yaml"),
+    models: GanFolder = Path("models/gan"),
     out: Annotated[Path, typer.Option(help="Folder for the pictures and samples.")] = Path(
         "samples"
     ),
@@ -39,11 +39,11 @@ def main(
     train.sample_every step) and samples.npy: uint8 [sample.count, 28, 28], 0..255.
     A conditional model's samples have balanced labels, written to labels.npy, and
     class_grid.png holds one row per digit (sample.class_grid_cols columns)."""
-    every = load_params(params)
-    config = every.sample
-    configure_cpu(every.cpu)  # before TensorFlow runs anything
-    generator = load_generator(models)
-    fix = f"restore it with `dvc checkout {models}` or retrain with `dvc repro -f train`"
+    params = load_params(params_file)
+    config = params.sample
+    configure_cpu(params.cpu)  # before TensorFlow runs anything
+    generator = load_sampler(models)
+    fix = restore_hint(models, "train")
     frames = read_npy(models / PROGRESS_FILE, fix)
     z_dim, conditional = generator.config.z_dim, generator.config.conditional
 
@@ -54,13 +54,13 @@ def main(
 
     cells = config.grid_rows * config.grid_cols
     grid = image_grid(draw(config.seed, cells), config.grid_rows, config.grid_cols)
-    save_png(out / "grid.png", upscale(grid, SCALE))
+    save_png(out / "grid.png", upscale(grid, PICTURE_SCALE))
 
     if conditional:
         labels = class_grid_labels(config.class_grid_cols)
         pixels = draw(config.seed, len(labels), labels)
         class_grid = image_grid(pixels, NUM_CLASSES, config.class_grid_cols)
-        save_png(out / "class_grid.png", upscale(class_grid, SCALE))
+        save_png(out / "class_grid.png", upscale(class_grid, PICTURE_SCALE))
 
     walks = interpolation_latents(
         config.seed, config.interpolation_rows, config.interpolation_steps, z_dim
@@ -69,9 +69,9 @@ def main(
     walk_labels = np.repeat(balanced_labels(config.interpolation_rows), config.interpolation_steps)
     walk_pixels = generate_pixels(generator, walks, walk_labels)
     walk_grid = image_grid(walk_pixels, config.interpolation_rows, config.interpolation_steps)
-    save_png(out / "interpolation.png", upscale(walk_grid, SCALE))
+    save_png(out / "interpolation.png", upscale(walk_grid, PICTURE_SCALE))
 
-    save_gif(out / "progress.gif", upscale(frames, SCALE), config.gif_frame_ms)
+    save_gif(out / "progress.gif", upscale(frames, PICTURE_SCALE), config.gif_frame_ms)
 
     # A different stream from the grid's, so the grid is not just the first samples.
     samples = draw(config.seed + 1, config.count)

@@ -7,15 +7,22 @@ from typing import Annotated
 import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
-from mnist_gan.cli import ParamsPath, command, new_app
-from mnist_gan.config import load_params
-from mnist_gan.data import load_split
-from mnist_gan.files import write_npy
-from mnist_gan.gan import PROGRESS_FILE, save_gan
-from mnist_gan.run import train_gan
-from mnist_gan.runtime import configure_cpu, make_strategy, output_folders
-from mnist_gan.sources import code_digest, project_sources
-from mnist_gan.trainer import check_choices
+from mnist_gan.core.cli import (
+    ClassifierFolder,
+    ParamsPath,
+    PreparedData,
+    ProgressBar,
+    command,
+    new_app,
+)
+from mnist_gan.core.config import load_params
+from mnist_gan.core.files import write_npy
+from mnist_gan.core.runtime import configure_cpu, make_strategy, output_folders
+from mnist_gan.core.sources import code_digest, project_sources
+from mnist_gan.data.splits import load_split
+from mnist_gan.networks.gan import PROGRESS_FILE, save_gan
+from mnist_gan.training.choices import check_choices
+from mnist_gan.training.loop import RunFolders, TrainingRun, train_gan
 
 app = new_app(__doc__)
 SCRIPT = Path(__file__).resolve()
@@ -24,13 +31,9 @@ ROOT = SCRIPT.parents[1]
 
 @command(app)
 def main(
-    params: ParamsPath = Path("params.yaml"),
-    data: Annotated[Path, typer.Option(help="Folder of the prepared splits.")] = Path(
-        "data/prepared"
-    ),
-    classifier: Annotated[Path, typer.Option(help="Evaluation classifier folder.")] = Path(
-        "models/classifier"
-    ),
+    params_file: ParamsPath = Path("params.yaml"),
+    data: PreparedData = Path("data/prepared"),
+    classifier: ClassifierFolder = Path("models/classifier"),
     out: Annotated[Path, typer.Option(help="Folder for the trained models.")] = Path("models/gan"),
     live_dir: Annotated[Path, typer.Option(help="DVCLive folder for curves and grids.")] = Path(
         "dvclive/train"
@@ -38,38 +41,27 @@ def main(
     checkpoints: Annotated[Path, typer.Option(help="Folder of the resumable checkpoint.")] = Path(
         "checkpoints/train"
     ),
-    progress: Annotated[
-        bool | None,
-        typer.Option(
-            "--progress/--no-progress",
-            help="Show a progress bar (default: only when stderr is a terminal, so not "
-            "in `dvc queue logs` or CI logs).",
-        ),
-    ] = None,
+    progress: ProgressBar = None,
 ) -> None:
-    """Train on the train split (run.train_gan): losses every train.log_every steps, a
-    grid every train.sample_every, FID and classifier score against the test set every
-    train.eval_every, a checkpoint every train.checkpoint_every, which a rerun with the
-    same params, data, code and libraries resumes from."""
-    config = load_params(params)
-    configure_cpu(config.cpu)  # before TensorFlow runs anything
-    check_choices(config.model, config.train)
-    strategy = make_strategy(config.train.strategy)  # before any other TF work
+    """Train on the train split (training.loop.train_gan): losses every train.log_every
+    steps, a grid every train.sample_every, FID and classifier score against the test
+    set every train.eval_every, a checkpoint every train.checkpoint_every, which a rerun
+    with the same params, data, code and libraries resumes from."""
+    params = load_params(params_file)
+    configure_cpu(params.cpu)  # before TensorFlow runs anything
+    check_choices(params.model, params.train)
+    strategy = make_strategy(params.train.strategy)  # before any other TF work
     out, live_dir, checkpoints = output_folders(strategy, out, live_dir, checkpoints)
+    code = code_digest(project_sources(SCRIPT, ROOT / "src"), ROOT)
     result = train_gan(
-        config.model,
-        config.train,
-        strategy,
+        TrainingRun(params.model, params.train, code, params.cpu),
         load_split(data, "train"),
         load_split(data, "test").images,
-        classifier,
-        code=code_digest(project_sources(SCRIPT, ROOT / "src"), ROOT),
-        checkpoints=checkpoints,
-        live_dir=live_dir,
-        progress=progress,
-        cpu=config.cpu,
+        RunFolders(classifier, checkpoints, live_dir),
+        strategy,
+        progress,
     )
-    description = {"model": config.model.model_dump(), "train": config.train.model_dump()}
+    description = {"model": params.model.model_dump(), "train": params.train.model_dump()}
     save_gan(result.gan, out, {**description, "final": result.final})
     write_npy(out / PROGRESS_FILE, result.grids)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,8 @@ import pytest
 import yaml
 
 from tests.helpers import REPO_ROOT, make_mirror
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as the stages do (stages/_bootstrap.py)
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from mnist_gan.config import ModelConfig, TrainConfig
-from mnist_gan.gan import build_gan
-from mnist_gan.runtime import make_strategy, seed_everything
-from mnist_gan.trainer import GANTrainer
+from mnist_gan.core.config import ModelConfig, TrainConfig
+from mnist_gan.core.runtime import make_strategy, seed_everything
+from mnist_gan.networks.gan import build_gan
+from mnist_gan.training.trainer import GANTrainer
 from tests.helpers import synthetic_digits
 
 STEPS = 20
@@ -37,7 +37,7 @@ def main(strategy_name: str, out: str, cpu_devices: int) -> None:
     means = np.array(trainer.train(STEPS))
     weights = {f"w{i}": w for i, w in enumerate(gan.generator.model.get_weights())}
     weights |= {f"ema{i}": w for i, w in enumerate(gan.ema_generator.model.get_weights())}
-    np.savez(out, means=means, replicas=trainer.replicas, **weights)
+    np.savez(out, means=means, replicas=trainer.strategy.num_replicas_in_sync, **weights)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_gan.idx import encode_idx
+from mnist_gan.data.idx import encode_idx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO_ROOT.parent / "shared" / "mnist"

@@ -8,18 +8,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_gan.augment import (
+from mnist_gan.core.config import ModelConfig, TrainConfig
+from mnist_gan.core.errors import ParamsError
+from mnist_gan.core.runtime import seed_everything
+from mnist_gan.networks.gan import build_gan
+from mnist_gan.training.augment import (
     AUGMENTATIONS,
     BACKGROUND,
     augment,
     randoms_needed,
     translation,
 )
-from mnist_gan.config import ModelConfig, TrainConfig
-from mnist_gan.errors import ParamsError
-from mnist_gan.gan import build_gan
-from mnist_gan.runtime import seed_everything
-from mnist_gan.trainer import GANTrainer, check_choices
+from mnist_gan.training.choices import check_choices
+from mnist_gan.training.trainer import GANTrainer
 from tests.helpers import synthetic_digits
 
 POLICY = ["brightness", "contrast", "translation", "cutout"]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mnist_gan.data import Split, save_split
+from mnist_gan.data.splits import Split, save_split
 from tests.helpers import REPO_ROOT, make_mirror, synthetic_digits
 
 

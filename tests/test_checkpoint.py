@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_gan import checkpoint
-from mnist_gan.checkpoint import Logged, Sampled
-from mnist_gan.config import ModelConfig, ParamsError, parse_params
-from mnist_gan.errors import CheckpointError
+from mnist_gan.core.config import ModelConfig, ParamsError, parse_params
+from mnist_gan.core.errors import CheckpointError
+from mnist_gan.training import checkpoint
+from mnist_gan.training.checkpoint import Logged, Sampled
 from tests.test_training import _trainer
 
 IDENTITY = {"params": "p", "data": "d", "code": "c", "libraries": "tensorflow 1"}
@@ -120,26 +120,30 @@ def test_a_restored_trainer_continues_like_an_uninterrupted_one(
     first_half = _trainer(seed=1, **train)
     first_half.train(5)
     first_half.train(5)
-    checkpoint.save(tmp_path, checkpoint.Checkpoint(IDENTITY, 10, first_half.state()))
+    checkpoint.save(
+        tmp_path, checkpoint.Checkpoint(IDENTITY, 10, checkpoint.trainer_state(first_half))
+    )
 
     resumed = _trainer(seed=99, **train)  # other initial weights and RNG: all must be restored
-    resumed.restore(checkpoint.load(tmp_path).variables)
+    checkpoint.restore_trainer(resumed, checkpoint.load(tmp_path).variables)
     resumed.train(5)
     resumed.train(5)
-    for a, b in zip(uninterrupted.state(), resumed.state(), strict=True):
+    for a, b in zip(
+        checkpoint.trainer_state(uninterrupted), checkpoint.trainer_state(resumed), strict=True
+    ):
         np.testing.assert_array_equal(a, b)
 
 
 def test_restoring_arrays_that_do_not_fit_is_refused_before_anything_changes() -> None:
     trainer = _trainer()
-    before = trainer.state()
+    before = checkpoint.trainer_state(trainer)
     with pytest.raises(ValueError, match="checkpoint holds 1 arrays"):
-        trainer.restore([np.zeros(3)])
+        checkpoint.restore_trainer(trainer, [np.zeros(3)])
     wrong_shape = [*before[:-1], np.zeros(7, np.int64)]  # the RNG state, last, is [3]
     wrong_shape[0] = before[0] + 1  # would change if assigned before the check
     with pytest.raises(ValueError, match="checkpoint array"):
-        trainer.restore(wrong_shape)
-    for a, b in zip(before, trainer.state(), strict=True):
+        checkpoint.restore_trainer(trainer, wrong_shape)
+    for a, b in zip(before, checkpoint.trainer_state(trainer), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

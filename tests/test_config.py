@@ -9,7 +9,7 @@ import annotated_types
 import pytest
 from pydantic import BaseModel
 
-from mnist_gan.config import OFFICIAL_MIRRORS, Params, ParamsError, load_params, parse_params
+from mnist_gan.core.config import OFFICIAL_MIRRORS, Params, ParamsError, load_params, parse_params
 
 
 def test_repo_params_load_with_the_issue_defaults(raw: dict) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_gan.config import ParamsError
-from mnist_gan.data import (
+from mnist_gan.core.config import ParamsError
+from mnist_gan.data.idx import IdxError
+from mnist_gan.data.splits import (
     Split,
     check_pixels,
     load_split,
@@ -17,7 +18,6 @@ from mnist_gan.data import (
     to_pixels,
     to_unit_range,
 )
-from mnist_gan.idx import IdxError
 
 
 def test_scaling_maps_0_255_onto_minus1_plus1_with_a_channel_axis() -> None:

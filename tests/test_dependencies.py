@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from mnist_gan.sources import code_digest, project_sources
+from mnist_gan.core.sources import code_digest, project_sources
 from tests.helpers import REPO_ROOT
 
 
@@ -36,12 +36,34 @@ def test_every_stage_depends_on_every_project_file_it_runs() -> None:
 
 def test_a_stage_missing_a_module_it_imports_is_named_with_the_file() -> None:
     pipeline = _pipeline()
-    pipeline["stages"]["sample"]["deps"].remove("src/mnist_gan/data.py")  # to_pixels lives there
-    pipeline["stages"]["download"]["deps"].append("src/mnist_gan/metrics.py")
+    # to_pixels lives in splits.py
+    pipeline["stages"]["sample"]["deps"].remove("src/mnist_gan/data/splits.py")
+    pipeline["stages"]["download"]["deps"].append("src/mnist_gan/evaluation/metrics.py")
     assert missing_code_deps(pipeline, REPO_ROOT) == [
-        "download: src/mnist_gan/metrics.py (not run)",
-        "sample: src/mnist_gan/data.py",
+        "download: src/mnist_gan/evaluation/metrics.py (not run)",
+        "sample: src/mnist_gan/data/splits.py",
     ]
+
+
+def test_only_the_normalize_stage_runs_the_idx_parser() -> None:
+    """The layout keeps concerns apart: an edit to the IDX parser reruns normalize (and,
+    through its output, what follows only if the arrays change), never train directly."""
+    runs_idx = [
+        name
+        for name, stage in _pipeline()["stages"].items()
+        if "src/mnist_gan/data/idx.py" in stage["deps"]
+    ]
+    assert runs_idx == ["normalize"]
+
+
+def test_package_init_files_are_empty() -> None:
+    """Every stage runs each package's __init__.py on its way to a module: code there
+    would make every stage depend on it."""
+    inits = sorted((REPO_ROOT / "src" / "mnist_gan").rglob("__init__.py"))
+    assert len(inits) >= 8
+    assert {path.relative_to(REPO_ROOT).as_posix(): path.read_text() for path in inits} == {
+        path.relative_to(REPO_ROOT).as_posix(): "" for path in inits
+    }
 
 
 def test_commands_need_no_posix_shell_syntax() -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_gan.config import ParamsError
-from mnist_gan.runtime import make_strategy
+from mnist_gan.core.config import ParamsError
+from mnist_gan.core.runtime import make_strategy
 from tests.helpers import REPO_ROOT
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mnist_gan.config import DataConfig, FileEntry
-from mnist_gan.download import DownloadError, download_all, fetch
+from mnist_gan.core.config import DataConfig, FileEntry
+from mnist_gan.data.download import DownloadError, download_all, fetch
 from tests.conftest import QuietHandler
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_gan.config import ModelConfig
-from mnist_gan.export import export_saved_model
-from mnist_gan.files import atomic_folder
-from mnist_gan.gan import build_gan, load_generator, save_gan
-from mnist_gan.sampling import balanced_labels, fixed_latents, generate_pixels
+from mnist_gan.core.config import ModelConfig
+from mnist_gan.core.files import atomic_folder
+from mnist_gan.drawing.sampling import balanced_labels, fixed_latents, generate_pixels
+from mnist_gan.networks.gan import build_gan, load_sampler, save_gan
+from mnist_gan.serving.export import export_saved_model
 from tests.helpers import run_stage
 
 # Runs in a fresh interpreter in isolated mode (-I: no PYTHONPATH, no current folder on
@@ -61,7 +61,7 @@ def _trained_looking(folder: Path, conditional: bool) -> Path:
 def test_the_saved_model_draws_the_sample_stage_pixels_without_this_project(
     tmp_path: Path, conditional: bool
 ) -> None:
-    generator = load_generator(_trained_looking(tmp_path / "gan", conditional))
+    generator = load_sampler(_trained_looking(tmp_path / "gan", conditional))
     export_saved_model(generator, tmp_path / "saved_model")
     z, labels = fixed_latents(5, 40, 8), balanced_labels(40)
     np.save(tmp_path / "z.npy", z)

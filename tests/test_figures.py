@@ -11,8 +11,8 @@ import pytest
 from dvclive import Live
 from PIL import Image
 
-from mnist_gan.errors import InputFileError
-from mnist_gan.figures import FIGURES, draw_figures, load_run, read_curve
+from mnist_gan.core.errors import InputFileError
+from mnist_gan.evaluation.figures import FIGURES, draw_figures, load_run, read_curve
 
 EVAL = {
     "fid": 2.9,

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_gan.errors import OutputError
-from mnist_gan.files import atomic_folder, atomic_path, write_json, write_npy
+from mnist_gan.core.errors import OutputError
+from mnist_gan.core.files import atomic_folder, atomic_path, write_json, write_npy
 from tests.helpers import run_stage
 from tests.test_figures import _logged_run
 

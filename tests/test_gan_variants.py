@@ -13,19 +13,19 @@ import tensorflow as tf
 import yaml
 from PIL import Image
 
-from mnist_gan.config import ModelConfig, ParamsError, TrainConfig, parse_params
-from mnist_gan.gan import build_gan, ema_update, recalibrate_batch_norm, save_gan
-from mnist_gan.losses import (
+from mnist_gan.core.config import ModelConfig, ParamsError, TrainConfig, parse_params
+from mnist_gan.core.runtime import seed_everything
+from mnist_gan.drawing.sampling import balanced_labels, class_grid_labels
+from mnist_gan.networks.architectures import ARCHITECTURES, ClassAffine, Network, SpectralNorm
+from mnist_gan.networks.gan import build_gan, ema_update, recalibrate_batch_norm, save_gan
+from mnist_gan.training.losses import (
     LOSSES,
     hinge_discriminator,
     least_squares_discriminator,
     least_squares_generator,
 )
-from mnist_gan.models import ARCHITECTURES, ClassAffine, Network, SpectralNorm
-from mnist_gan.penalties import gradient_penalty, interpolation_alpha, r1_penalty
-from mnist_gan.runtime import seed_everything
-from mnist_gan.sampling import balanced_labels, class_grid_labels
-from mnist_gan.trainer import GANTrainer
+from mnist_gan.training.penalties import gradient_penalty, interpolation_alpha, r1_penalty
+from mnist_gan.training.trainer import GANTrainer
 from tests.helpers import run_stage, synthetic_digits
 
 SMALL = {"z_dim": 8, "hidden_units": 16, "g_width": 4, "d_width": 4}

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_gan.config import ModelConfig
-from mnist_gan.errors import InputFileError, ParamsError
-from mnist_gan.gan import build_gan, save_gan
-from mnist_gan.generate import latents, load_generator
-from mnist_gan.sampling import fixed_latents, generate_pixels
+from mnist_gan.core.config import ModelConfig
+from mnist_gan.core.errors import InputFileError, ParamsError
+from mnist_gan.drawing.sampling import fixed_latents, generate_pixels
+from mnist_gan.networks.gan import build_gan, save_gan
+from mnist_gan.serving.generate import latents, load_digit_generator
 from tests.helpers import REPO_ROOT
 
 SMALL = {"arch": "dcgan", "z_dim": 8, "g_width": 4, "d_width": 4}
@@ -39,7 +39,7 @@ def unconditional(tmp_path_factory) -> Path:
 
 
 def test_generate_draws_the_asked_digits_as_the_sample_stage_would(conditional) -> None:
-    generator = load_generator(conditional)
+    generator = load_digit_generator(conditional)
     pixels = generator.generate(digits=[0, 1, 7], seed=5)
     assert pixels.shape == (3, 28, 28) and pixels.dtype == np.uint8
     expected = generate_pixels(
@@ -60,7 +60,7 @@ def test_truncated_latents_stay_within_the_bound_and_keep_the_seed() -> None:
 
 
 def test_a_walk_starts_and_ends_at_the_two_seeds_images(conditional) -> None:
-    generator = load_generator(conditional)
+    generator = load_digit_generator(conditional)
     walk = generator.interpolate(2, 9, steps=5, digit=4)
     assert walk.shape == (5, 28, 28)
     np.testing.assert_array_equal(walk[0], generator.generate(digits=[4], seed=2)[0])
@@ -78,12 +78,12 @@ def test_a_walk_starts_and_ends_at_the_two_seeds_images(conditional) -> None:
 )
 def test_bad_requests_are_one_line_errors(conditional, request_, message) -> None:
     with pytest.raises(ParamsError) as error:
-        load_generator(conditional).generate(**request_)
+        load_digit_generator(conditional).generate(**request_)
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
 def test_an_unconditional_model_cannot_be_asked_for_digits(unconditional) -> None:
-    generator = load_generator(unconditional)
+    generator = load_digit_generator(unconditional)
     assert generator.generate(count=3).shape == (3, 28, 28)
     with pytest.raises(ParamsError, match="unconditional"):
         generator.generate(digits=[1])
@@ -94,7 +94,7 @@ def test_an_unconditional_model_cannot_be_asked_for_digits(unconditional) -> Non
 
 def test_a_missing_model_folder_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match=r"gan\.json: cannot be read"):
-        load_generator(tmp_path / "nowhere")
+        load_digit_generator(tmp_path / "nowhere")
 
 
 def _cli(
@@ -149,7 +149,7 @@ def test_the_installed_console_script_draws_the_same_digits(conditional, tmp_pat
     done = _cli("--model", str(conditional), "--digits", "4,2", "--out", str(out),
                 command=(str(script),))  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    expected = load_generator(conditional).generate(digits=[4, 2], seed=0)
+    expected = load_digit_generator(conditional).generate(digits=[4, 2], seed=0)
     np.testing.assert_array_equal(np.load(out, allow_pickle=False), expected)
 
     # The installed command also turns a user error into one line and exit 2.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_gan.grid import image_grid, save_png, upscale
+from mnist_gan.drawing.pictures import image_grid, save_png, upscale
 
 
 def test_image_i_lands_in_row_i_div_cols_and_column_i_mod_cols() -> None:

@@ -9,8 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_gan.data import load_idx_pair
-from mnist_gan.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxError, decode_idx, read_idx_gz
+from mnist_gan.data.idx import (
+    IMAGES_MAGIC,
+    LABELS_MAGIC,
+    IdxError,
+    decode_idx,
+    load_idx_pair,
+    read_idx_gz,
+)
 from tests.helpers import write_gz_idx
 
 

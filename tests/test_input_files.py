@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_gan.classifier import build_classifier, load_classifier, save_classifier
-from mnist_gan.config import ModelConfig
-from mnist_gan.data import Split, load_split, save_split
-from mnist_gan.errors import InputFileError
-from mnist_gan.files import read_npy
-from mnist_gan.gan import build_gan, load_generator, save_gan
+from mnist_gan.core.config import ModelConfig
+from mnist_gan.core.errors import InputFileError
+from mnist_gan.core.files import read_npy
+from mnist_gan.data.splits import Split, load_split, save_split
+from mnist_gan.evaluation.classifier import build_classifier, load_classifier, save_classifier
+from mnist_gan.networks.gan import build_gan, load_sampler, save_gan
 from tests.helpers import run_stage, synthetic_digits
 
 
@@ -100,7 +100,7 @@ def test_a_tampered_or_damaged_gan_folder_names_the_file(
     save_gan(build_gan(model), tmp_path, {"model": model.model_dump()})
     (tmp_path / file).write_text(content)
     with pytest.raises(InputFileError) as error:
-        load_generator(tmp_path)
+        load_sampler(tmp_path)
     _one_line(error, expected, "dvc repro -f train")
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnist_gan.config import EvaluateConfig
-from mnist_gan.metrics import (
+from mnist_gan.core.config import EvaluateConfig
+from mnist_gan.evaluation.metrics import (
     ClassifierView,
     class_histogram,
     class_histogram_rows,

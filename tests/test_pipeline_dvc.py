@@ -17,9 +17,9 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from mnist_gan.classifier import load_classifier
-from mnist_gan.figures import FIGURES
-from mnist_gan.generate import load_generator as load_digit_generator
+from mnist_gan.evaluation.classifier import load_classifier
+from mnist_gan.evaluation.figures import FIGURES
+from mnist_gan.serving.generate import load_digit_generator
 from tests.helpers import REPO_ROOT, make_mirror
 
 pytestmark = pytest.mark.slow
@@ -215,7 +215,7 @@ def test_an_experiment_and_a_queued_sweep_compare_side_by_side(repo: Repo) -> No
     repo.dvc("exp", "run", "--queue", "-S", "train.batch_size=16,48")
     # Each queued experiment runs in its own copy of the committed code: break the
     # workspace's copy of a module every stage imports before the queue runs.
-    errors = repo.root / "src/mnist_gan/errors.py"
+    errors = repo.root / "src/mnist_gan/core/errors.py"
     committed = errors.read_text()
     errors.write_text(committed + "\nraise RuntimeError('the workspace code ran')\n")
     try:
@@ -439,7 +439,7 @@ def test_a_code_edit_reruns_the_stages_that_run_it_and_outputs_follow_the_new_co
     old_generator = (root / "models/gan/generator.weights.h5").read_bytes()
     try:
         _replace_in(
-            root / "src/mnist_gan/data.py",
+            root / "src/mnist_gan/data/splits.py",
             "return scaled.astype(np.uint8)",
             "return 255 - scaled.astype(np.uint8)",
         )
@@ -452,7 +452,7 @@ def test_a_code_edit_reruns_the_stages_that_run_it_and_outputs_follow_the_new_co
         np.testing.assert_array_equal(new_samples, 255 - old_samples)
 
         _replace_in(
-            root / "src/mnist_gan/losses.py",
+            root / "src/mnist_gan/training/losses.py",
             "return tf.reduce_mean(tf.nn.softplus(-fake_logits))",
             "return 2.0 * tf.reduce_mean(tf.nn.softplus(-fake_logits))",
         )

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mnist_gan.data import Split, save_split
+from mnist_gan.data.splits import Split, save_split
 from tests.helpers import REPO_ROOT, synthetic_digits
 
 HAS_AVX2 = "avx2" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else False

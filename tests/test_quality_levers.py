@@ -8,13 +8,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_gan.config import ModelConfig, TrainConfig
-from mnist_gan.gan import build_gan
-from mnist_gan.losses import strongest, top_k_fraction
-from mnist_gan.models import MinibatchStd
-from mnist_gan.runtime import seed_everything
-from mnist_gan.schedules import SCHEDULES
-from mnist_gan.trainer import GANTrainer, check_choices
+from mnist_gan.core.config import ModelConfig, TrainConfig
+from mnist_gan.core.errors import ParamsError
+from mnist_gan.core.runtime import seed_everything
+from mnist_gan.networks.gan import build_gan
+from mnist_gan.networks.layers import MinibatchStd
+from mnist_gan.training.choices import check_choices
+from mnist_gan.training.losses import most_real, top_k_fraction
+from mnist_gan.training.objective import Batches
+from mnist_gan.training.penalties import Regularizer
+from mnist_gan.training.schedules import SCHEDULES
+from mnist_gan.training.trainer import GANTrainer
+from mnist_gan.training.updates import UPDATES
 from tests.test_gan_variants import _data
 
 SMALL = ModelConfig(arch="dcgan", z_dim=8, g_width=4, d_width=4)
@@ -53,24 +58,33 @@ def test_with_minibatch_std_d_sees_its_group_and_only_its_group() -> None:
     np.testing.assert_array_equal(after[4:], logits[4:])  # the other group does not
 
 
+def _first_batch(trainer: GANTrainer) -> tuple[Batches, tf.Tensor]:
+    """The trainer's first global batch (one device: all of it) and G's fakes for it."""
+    batch = Batches(*(part[0] for part in trainer.draw(1)))
+    return batch, trainer.gan.generator(batch.z, batch.real_labels, training=True)
+
+
+def _penalty(trainer: GANTrainer, regularizer: Regularizer, batch: Batches, fake, update):
+    """`regularizer`'s value at D update `update`, with `trainer`'s D as the critic."""
+
+    def critic(images):
+        return trainer.gan.discriminator(images, batch.real_labels, training=True)
+
+    return regularizer(critic, batch.real, fake, batch.alpha, update)
+
+
 def test_lazy_penalties_are_n_times_the_penalty_on_every_nth_update_only() -> None:
     every = 3
-    lazy = _trainer(penalties={"r1": 2.0}, penalty_every=every)
-    batch = lazy._slice(lazy._draw(1), 0)
-    fake = lazy.gan.generator(batch.z, batch.real_labels, training=True)
-    eager = _trainer(penalties={"r1": 2.0}, penalty_every=1)
-    eager.gan.discriminator.model.set_weights(lazy.gan.discriminator.model.get_weights())
-    full = float(eager._penalties(batch, fake))
+    trainer = _trainer(penalties={"r1": 2.0}, penalty_every=every)
+    batch, fake = _first_batch(trainer)
+    full = float(_penalty(trainer, Regularizer({"r1": 2.0}, 1), batch, fake, 0))
     assert full > 0
 
     @tf.function
-    def penalty_now():
-        return lazy._penalties(batch, fake)
+    def penalty_at(update):
+        return _penalty(trainer, Regularizer({"r1": 2.0}, every), batch, fake, update)
 
-    values = []
-    for update in range(7):
-        lazy.d_optimizer.iterations.assign(update)
-        values.append(float(penalty_now()))
+    values = [float(penalty_at(tf.constant(update, tf.int64))) for update in range(7)]
     expected = [every * full if update % every == 0 else 0.0 for update in range(7)]
     np.testing.assert_allclose(values, expected, rtol=1e-5)
 
@@ -148,27 +162,23 @@ def test_upsampling_generators_draw_28x28_without_transposed_convolutions(upsamp
 def test_the_wgan_gp_constraint_is_never_lazy() -> None:
     """WGAN-GP's gradient penalty is the critic's Lipschitz constraint: it holds at every
     update whatever train.penalty_every says, while R1 beside it stays lazy."""
-    trainer = _trainer(penalties={"gradient_penalty": 1.0, "r1": 2.0}, penalty_every=4)
-    batch = trainer._slice(trainer._draw(1), 0)
-    fake = trainer.gan.generator(batch.z, batch.real_labels, training=True)
-    alone = {
-        name: _trainer(penalties={name: weight}, penalty_every=1)
-        for name, weight in (("gradient_penalty", 1.0), ("r1", 2.0))
+    weights = {"gradient_penalty": 1.0, "r1": 2.0}
+    trainer = _trainer(penalties=weights, penalty_every=4)
+    batch, fake = _first_batch(trainer)
+    full = {
+        name: float(_penalty(trainer, Regularizer({name: weight}, 1), batch, fake, 0))
+        for name, weight in weights.items()
     }
-    full = {}
-    for name, other in alone.items():
-        other.gan.discriminator.model.set_weights(trainer.gan.discriminator.model.get_weights())
-        full[name] = float(other._penalties(batch, fake))
+    assert min(full.values()) > 0
 
     @tf.function
-    def penalty_now():
-        return trainer._penalties(batch, fake)
+    def penalty_at(update):
+        return _penalty(trainer, Regularizer(weights, 4), batch, fake, update)
 
-    trainer.d_optimizer.iterations.assign(4)
     expected = full["gradient_penalty"] + 4 * full["r1"]
-    assert float(penalty_now()) == pytest.approx(expected, rel=1e-5)
-    trainer.d_optimizer.iterations.assign(5)
-    assert float(penalty_now()) == pytest.approx(full["gradient_penalty"], rel=1e-5)
+    assert float(penalty_at(tf.constant(4, tf.int64))) == pytest.approx(expected, rel=1e-5)
+    at_5 = float(penalty_at(tf.constant(5, tf.int64)))
+    assert at_5 == pytest.approx(full["gradient_penalty"], rel=1e-5)
 
 
 def test_the_top_k_fraction_shrinks_by_the_decay_per_epoch_down_to_its_floor() -> None:
@@ -177,12 +187,12 @@ def test_the_top_k_fraction_shrinks_by_the_decay_per_epoch_down_to_its_floor() -
     np.testing.assert_allclose(values, [1.0, 0.9**0.5, 0.81, 0.5], rtol=1e-6)
 
 
-def test_strongest_keeps_the_largest_logits_rounding_the_count_up() -> None:
+def test_most_real_keeps_the_largest_logits_rounding_the_count_up() -> None:
     logits = tf.constant([[0.5], [-2.0], [3.0], [1.0], [-1.0]])
-    half = strongest(logits, tf.constant(0.5)).numpy()
+    half = most_real(logits, tf.constant(0.5)).numpy()
     np.testing.assert_array_equal(half, [[3.0], [1.0], [0.5]])  # ceil(2.5)
-    np.testing.assert_array_equal(strongest(logits, tf.constant(0.01)).numpy(), [[3.0]])
-    assert strongest(logits, tf.constant(1.0)).shape == (5, 1)
+    np.testing.assert_array_equal(most_real(logits, tf.constant(0.01)).numpy(), [[3.0]])
+    assert most_real(logits, tf.constant(1.0)).shape == (5, 1)
 
 
 def test_with_top_k_the_fakes_d_rates_least_real_give_g_no_gradient() -> None:
@@ -191,7 +201,7 @@ def test_with_top_k_the_fakes_d_rates_least_real_give_g_no_gradient() -> None:
 
     def gradient() -> np.ndarray:
         with tf.GradientTape() as tape:
-            loss = trainer._generator_loss(logits)
+            loss = trainer.objective.generator_loss(logits).loss
         return tape.gradient(loss, logits).numpy().ravel()
 
     first = gradient()  # update 0: every fake counts
@@ -207,12 +217,13 @@ def test_top_k_changes_training_and_off_is_the_plain_loss() -> None:
     off = _trainer(top_k=1.0, top_k_decay=0.5)
     off.g_optimizer.iterations.assign(1000)  # the decay would be far down by now
     logits = tf.constant([[2.0], [-1.0], [0.5], [-3.0]])
-    assert float(off._generator_loss(logits)) == float(off.loss.generator(logits))
+    plain = off.objective.loss.generator(logits)
+    assert float(off.objective.generator_loss(logits).loss) == float(plain)
 
     def ops_of(trainer: GANTrainer) -> set[str]:
-        traced = tf.function(trainer._generator_loss).get_concrete_function(
-            tf.TensorSpec([4, 1], tf.float32)
-        )
+        traced = tf.function(
+            lambda logits: trainer.objective.generator_loss(logits).loss
+        ).get_concrete_function(tf.TensorSpec([4, 1], tf.float32))
         return {op.type for op in traced.graph.get_operations()}
 
     # Off adds nothing to the step (keeping every fake would give the same value too).
@@ -260,11 +271,11 @@ def test_shared_fakes_is_alternating_with_gs_batch_the_same_as_ds(
 ) -> None:
     # top_k < 1 and a lazy R1 on update 0: every part of the step is in play.
     shared = _trainer(updates="shared_fakes", top_k=0.5, penalty_every=4)
-    shared.strategy.run(shared._shared_fakes_step, args=(shared._draw(1),))
+    shared.strategy.run(shared.replica_step, args=(shared.draw(1),))
     alternating = _trainer(top_k=0.5, penalty_every=4)
-    d_batch = alternating._draw(1)  # the same stream: the same batch as shared's
-    g_batch = alternating._draw(1) if fresh_fakes_for_g else d_batch
-    alternating.strategy.run(alternating._alternating_step, args=(d_batch, g_batch))
+    d_batch = alternating.draw(1)  # the same stream: the same batch as shared's
+    g_batch = alternating.draw(1) if fresh_fakes_for_g else d_batch
+    alternating.strategy.run(alternating.replica_step, args=(d_batch, g_batch))
     pairs = list(zip(_networks(shared), _networks(alternating), strict=True))
     # G's pass, recorded once, is the pass the alternating step makes again: G has not
     # changed between the two updates. D's update is the same either way.
@@ -276,6 +287,12 @@ def test_shared_fakes_is_alternating_with_gs_batch_the_same_as_ds(
 
 @pytest.mark.parametrize("updates", ["shared_fakes", "simultaneous"])
 def test_one_d_step_updates_with_several_d_steps_are_refused_naming_both_fixes(updates) -> None:
-    with pytest.raises(ValueError, match=r"d_steps to 1 .* or train\.updates to alternating"):
-        TrainConfig(updates=updates, d_steps=2)
-    assert TrainConfig(updates=updates).d_steps == 1
+    assert not UPDATES[updates].many_d_steps
+    with pytest.raises(ParamsError, match=r"d_steps to 1 .* or train\.updates to alternating"):
+        check_choices(SMALL, TrainConfig(updates=updates, d_steps=2))
+    check_choices(SMALL, TrainConfig(updates="alternating", d_steps=2))
+
+
+def test_an_unknown_update_mode_is_refused_with_the_choices() -> None:
+    with pytest.raises(ParamsError, match="alternating, shared_fakes, simultaneous"):
+        check_choices(SMALL, TrainConfig(updates="leapfrog"))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mnist_gan.data import load_split
+from mnist_gan.data.splits import load_split
 from tests.helpers import REPO_ROOT, SHARED_MNIST, run_stage
 
 # The shared mirror's training files are the first 22,699 official images (its README).

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_gan import losses, penalties
-from mnist_gan.config import ParamsError, parse_params
-from mnist_gan.gan import build_gan
-from mnist_gan.runtime import seed_everything
-from mnist_gan.trainer import GANTrainer, check_choices
+from mnist_gan.core.config import ParamsError, parse_params
+from mnist_gan.core.runtime import seed_everything
+from mnist_gan.networks.gan import build_gan
+from mnist_gan.training import losses, penalties
+from mnist_gan.training.choices import check_choices
+from mnist_gan.training.trainer import GANTrainer
 from tests.helpers import synthetic_digits
 
 SMALL = {"arch": "mlp", "z_dim": 8, "hidden_units": 16}
@@ -97,7 +98,7 @@ def test_a_loss_and_a_penalty_registered_in_one_place_train_through_params(
     assert np.all(np.isfinite(means))
     after = gan.discriminator.model.get_weights()
     assert not all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
-    assert trainer.loss.discriminator is _double_hinge_discriminator
+    assert trainer.objective.loss.discriminator is _double_hinge_discriminator
     # Not in penalties.EVERY_UPDATE, so lazy under the default train.penalty_every.
-    assert trainer.lazy_penalties == {_logit_size: 0.5}
-    assert trainer.eager_penalties == {}
+    assert trainer.objective.regularizer.lazy == {_logit_size: 0.5}
+    assert trainer.objective.regularizer.eager == {}

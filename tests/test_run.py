@@ -1,4 +1,4 @@
-"""The training run (run.train_gan) on tiny real TensorFlow runs: its schedule, what it
+"""The training run (training.loop.train_gan) on tiny real TensorFlow runs: its schedule, what it
 logs, divergence, and which checkpoints it resumes and why."""
 
 from __future__ import annotations
@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from mnist_gan import checkpoint
-from mnist_gan.classifier import build_classifier, save_classifier
-from mnist_gan.config import ModelConfig, TrainConfig
-from mnist_gan.data import Split
-from mnist_gan.run import train_gan
+from mnist_gan.core.config import ModelConfig, TrainConfig
+from mnist_gan.data.splits import Split
+from mnist_gan.evaluation.classifier import build_classifier, save_classifier
+from mnist_gan.training import checkpoint
+from mnist_gan.training.loop import RunFolders, TrainingRun, train_gan
 from tests.helpers import synthetic_digits
 
 MODEL = ModelConfig(arch="mlp", conditional=True, z_dim=8, hidden_units=16)
@@ -42,15 +41,10 @@ def _run(folder: Path, train: TrainConfig = TRAIN, code: str = "code", data: Spl
     if not classifier.exists():
         save_classifier(build_classifier(), classifier, {})  # untrained: a fixed view
     return train_gan(
-        MODEL,
-        train,
-        tf.distribute.get_strategy(),
+        TrainingRun(MODEL, train, code),
         data,
         _split().images[:40],  # the probe's reference, the same for every run here
-        classifier,
-        code=code,
-        checkpoints=folder / "checkpoints",
-        live_dir=folder / "live",
+        RunFolders(classifier, folder / "checkpoints", folder / "live"),
         progress=False,
     )
 

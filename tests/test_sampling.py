@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_gan.classifier import build_classifier, feature_model
-from mnist_gan.config import ModelConfig
-from mnist_gan.gan import build_gan
-from mnist_gan.grid import save_gif, upscale
-from mnist_gan.metrics import feature_fid
-from mnist_gan.run import QualityProbe
-from mnist_gan.sampling import (
+from mnist_gan.core.config import ModelConfig
+from mnist_gan.drawing.pictures import save_gif, upscale
+from mnist_gan.drawing.sampling import (
     balanced_labels,
     fixed_latents,
     generate_pixels,
     interpolation_latents,
 )
+from mnist_gan.evaluation.classifier import build_classifier, feature_model
+from mnist_gan.evaluation.metrics import feature_fid
+from mnist_gan.networks.gan import build_gan
+from mnist_gan.training.probe import QualityProbe
 from tests.helpers import synthetic_digits
 
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from mnist_gan.classifier import build_classifier, save_classifier
-from mnist_gan.data import Split, save_split
+from mnist_gan.data.splits import Split, save_split
+from mnist_gan.evaluation.classifier import build_classifier, save_classifier
 from tests.helpers import REPO_ROOT, make_mirror, run_stage, synthetic_digits
 
 STAGES = ("download", "normalize", "classifier", "train", "sample", "evaluate")  # read params

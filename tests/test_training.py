@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_gan.classifier import build_classifier, feature_model
-from mnist_gan.config import ModelConfig, TrainConfig
-from mnist_gan.gan import build_gan, load_generator, save_gan
-from mnist_gan.models import ARCHITECTURES
-from mnist_gan.runtime import deterministic_xla, seed_everything, use_xla
-from mnist_gan.sampling import fixed_latents, generate_pixels
-from mnist_gan.trainer import GANTrainer, StepMetrics, chunks
+from mnist_gan.core.config import ModelConfig, TrainConfig
+from mnist_gan.core.runtime import deterministic_xla, seed_everything, use_xla
+from mnist_gan.drawing.sampling import fixed_latents, generate_pixels
+from mnist_gan.evaluation.classifier import build_classifier, feature_model
+from mnist_gan.networks.architectures import ARCHITECTURES
+from mnist_gan.networks.gan import build_gan, load_sampler, save_gan
+from mnist_gan.training.loop import chunks
+from mnist_gan.training.objective import StepMetrics
+from mnist_gan.training.trainer import GANTrainer
 from tests.helpers import REPO_ROOT, synthetic_digits
 
 MODEL = ModelConfig(arch="mlp", conditional=False, z_dim=16, hidden_units=32)
@@ -102,7 +104,7 @@ def test_saved_generator_reloads_to_the_same_outputs(tmp_path: Path) -> None:
     trainer = _trainer()
     trainer.train(2)
     save_gan(trainer.gan, tmp_path, {"model": MODEL.model_dump()})
-    generator = load_generator(tmp_path)
+    generator = load_sampler(tmp_path)
     z, labels = fixed_latents(0, 4, generator.config.z_dim), np.zeros(4, np.int32)
     assert generator.config == MODEL
     np.testing.assert_array_equal(  # the average is what gets sampled
@@ -144,10 +146,10 @@ def test_deterministic_xla_adds_its_flag_once_and_keeps_the_others() -> None:
 XLA_RUN = """
 import hashlib, os
 import numpy as np
-from mnist_gan.config import ModelConfig, TrainConfig
-from mnist_gan.gan import build_gan
-from mnist_gan.runtime import deterministic_xla, seed_everything
-from mnist_gan.trainer import GANTrainer
+from mnist_gan.core.config import ModelConfig, TrainConfig
+from mnist_gan.networks.gan import build_gan
+from mnist_gan.core.runtime import deterministic_xla, seed_everything
+from mnist_gan.training.trainer import GANTrainer
 from tests.helpers import REPO_ROOT, synthetic_digits
 
 deterministic_xla()

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import os
+
+# TensorFlow's C++ start-up notices would precede every answer; set before it loads.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 import math
 from pathlib import Path
 from typing import Annotated
@@ -10,15 +15,14 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from mnist_gan.cli import command, new_app
-from mnist_gan.errors import ParamsError, quote
-from mnist_gan.files import write_npy
-from mnist_gan.generate import TRUNCATION_RANGE, load_generator
-from mnist_gan.grid import image_grid, save_png, upscale
+from mnist_gan.core.cli import command, new_app
+from mnist_gan.core.errors import ParamsError, quote
+from mnist_gan.core.files import write_npy
+from mnist_gan.drawing.pictures import PICTURE_SCALE, image_grid, save_png, upscale
+from mnist_gan.serving.generate import TRUNCATION_RANGE, load_digit_generator
 
 app = new_app(__doc__)
 GRID_COLS = 10
-SCALE = 4  # as the sample stage's pictures
 
 
 @app.callback()
@@ -43,7 +47,7 @@ def _save(out: Path, pixels: np.ndarray, cols: int) -> None:
     rows = math.ceil(len(pixels) / cols)
     padded = np.zeros((rows * cols, *pixels.shape[1:]), np.uint8)
     padded[: len(pixels)] = pixels
-    save_png(out, upscale(image_grid(padded, rows, cols), SCALE))
+    save_png(out, upscale(image_grid(padded, rows, cols), PICTURE_SCALE))
 
 
 @command(app)
@@ -68,7 +72,7 @@ def generate(
     """Draw digits (or a latent walk) and write them to --out."""
     if out.suffix not in {".png", ".npy"}:
         raise ParamsError(f"--out must end in .png or .npy, got {quote(str(out))}")
-    generator = load_generator(model)
+    generator = load_digit_generator(model)
     if interpolate is not None:
         chosen = _digits(digits) or [None]
         if len(chosen) != 1:

@@ -12,10 +12,10 @@ import keras
 import numpy as np
 from keras import layers
 
-from mnist_gan.config import ClassifierConfig
-from mnist_gan.data import IMAGE_SHAPE, NUM_CLASSES, Split
-from mnist_gan.errors import unreadable
-from mnist_gan.files import atomic_path, write_json
+from mnist_gan.core.config import ClassifierConfig
+from mnist_gan.core.errors import restore_hint, unreadable
+from mnist_gan.core.files import atomic_path, write_json
+from mnist_gan.data.splits import IMAGE_SHAPE, NUM_CLASSES, Split
 
 FEATURES_LAYER = "features"
 WEIGHTS_FILE = "classifier.weights.h5"
@@ -110,8 +110,5 @@ def load_classifier(folder: Path) -> keras.Model:
     try:
         model.load_weights(path)
     except Exception as error:  # h5py and Keras raise many types for a bad file
-        fix = (
-            f"restore it with `dvc checkout {folder}` or retrain it with `dvc repro -f classifier`"
-        )
-        raise unreadable(path, error, fix) from None
+        raise unreadable(path, error, restore_hint(folder, "classifier")) from None
     return model

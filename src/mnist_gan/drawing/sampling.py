@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnist_gan.data import NUM_CLASSES, to_pixels
+from mnist_gan.data.splits import NUM_CLASSES, to_pixels
 
 
 def fixed_latents(seed: int, count: int, z_dim: int) -> np.ndarray:

@@ -15,11 +15,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from mnist_gan.config import ModelConfig
-from mnist_gan.errors import unreadable
-from mnist_gan.files import atomic_path, write_json
-from mnist_gan.models import Network, build_discriminator, build_generator
-from mnist_gan.sampling import balanced_labels
+from mnist_gan.core.config import ModelConfig
+from mnist_gan.core.errors import restore_hint, unreadable
+from mnist_gan.core.files import atomic_path, write_json
+from mnist_gan.drawing.sampling import balanced_labels
+from mnist_gan.networks.architectures import Network, build_discriminator, build_generator
 
 GENERATOR_FILE = "generator.weights.h5"
 DISCRIMINATOR_FILE = "discriminator.weights.h5"
@@ -123,12 +123,12 @@ def save_gan(gan: GAN, folder: Path, description: dict) -> None:
     write_json(folder / CONFIG_FILE, description)
 
 
-def load_generator(folder: Path) -> Network:
+def load_sampler(folder: Path) -> Network:
     """The generator to sample from: the averaged one when training kept an average,
     else the raw one. Rebuilt from `gan.json` in code with only the weights loaded; no
     deserialized code runs (safer than loading a pickled or Lambda-bearing model)."""
     folder = Path(folder)
-    fix = f"restore it with `dvc checkout {folder}` or retrain with `dvc repro -f train`"
+    fix = restore_hint(folder, "train")
     path = folder / CONFIG_FILE
     try:
         description = json.loads(path.read_text(encoding="utf-8"))

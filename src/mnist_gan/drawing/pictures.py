@@ -7,7 +7,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mnist_gan.files import atomic_path
+from mnist_gan.core.files import atomic_path
+
+# Every picture enlarges 28-pixel digits this many times, nearest-neighbour, so they
+# stay crisp and readable.
+PICTURE_SCALE = 4
 
 
 def image_grid(pixels: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:

@@ -16,9 +16,9 @@ from pathlib import Path
 import tensorflow as tf
 from tensorflow.core.protobuf import fingerprint_pb2
 
-from mnist_gan.data import IMAGE_SHAPE
-from mnist_gan.files import atomic_folder
-from mnist_gan.models import Network
+from mnist_gan.core.files import atomic_folder
+from mnist_gan.data.splits import IMAGE_SHAPE
+from mnist_gan.networks.architectures import Network
 
 SIGNATURE = "serving_default"
 FINGERPRINT_FILE = "fingerprint.pb"

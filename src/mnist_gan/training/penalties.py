@@ -4,9 +4,9 @@ their values.
 Each penalty has one signature, `penalty(critic, real, fake, alpha) -> scalar`: the
 critic maps images float32 [B, 28, 28, 1] to logits [B, 1] (labels already bound),
 real and fake are [B, 28, 28, 1], alpha float32 [B, 1, 1, 1] is uniform in [0, 1].
-The training step adds `weight * penalty` to D's loss, lazily (train.penalty_every)
-unless the penalty is in `EVERY_UPDATE`. Adding a penalty is one function and one
-entry of `PENALTIES`.
+`Regularizer` adds `weight * penalty` to D's loss, lazily (train.penalty_every) unless
+the penalty is in `EVERY_UPDATE`. Adding a penalty is one function and one entry of
+`PENALTIES`.
 """
 
 from __future__ import annotations
@@ -65,3 +65,51 @@ PENALTIES: dict[str, Penalty] = {
 # Penalties applied at every D update whatever `train.penalty_every` says: WGAN-GP's
 # is its critic's Lipschitz constraint, not a regularizer that may come now and then.
 EVERY_UPDATE = frozenset({"gradient_penalty"})
+
+
+def _weighted_sum(
+    penalties: dict[Penalty, float],
+    critic: Critic,
+    real: tf.Tensor,
+    fake: tf.Tensor,
+    alpha: tf.Tensor,
+    scale: float = 1.0,
+) -> tf.Tensor:
+    total = tf.constant(0.0)
+    for penalty, weight in penalties.items():
+        total += scale * weight * penalty(critic, real, fake, alpha)
+    return total
+
+
+class Regularizer:
+    """D's penalties with their weights (`weights`: names of PENALTIES, weights > 0),
+    applied with lazy regularization (StyleGAN2, Karras et al. 2020): with `every` N > 1,
+    the lazy ones (all but EVERY_UPDATE) come N times as heavy on the D updates whose
+    number is a multiple of N, counting from 0 (so the first update has them), and are
+    left out, not computed, on the others. With N = 1 every penalty comes every update.
+    """
+
+    def __init__(self, weights: dict[str, float], every: int):
+        self.every = every
+        self.eager: dict[Penalty, float] = {}
+        self.lazy: dict[Penalty, float] = {}
+        for name, weight in weights.items():
+            eager = every == 1 or name in EVERY_UPDATE
+            (self.eager if eager else self.lazy)[PENALTIES[name]] = weight
+
+    def __call__(
+        self, critic: Critic, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor, d_update
+    ) -> tf.Tensor:
+        """The weighted sum of the penalties due at D update number `d_update` (an int
+        scalar or the D optimizer's counter, which the checkpoint holds, so a resumed run
+        regularizes the same updates); a float32 scalar, 0 with none due."""
+        eager = _weighted_sum(self.eager, critic, real, fake, alpha)
+        if not self.lazy:
+            return eager
+        every = self.every
+        lazy = tf.cond(
+            tf.equal(tf.convert_to_tensor(d_update) % every, 0),
+            lambda: _weighted_sum(self.lazy, critic, real, fake, alpha, float(every)),
+            lambda: tf.constant(0.0),
+        )
+        return eager + lazy

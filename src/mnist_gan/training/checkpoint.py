@@ -1,12 +1,13 @@
 """Resumable training checkpoints: one .npz file, replaced atomically, whose bytes
 depend only on its contents (numpy's own savez stamps the write time into the zip).
 
-It holds the trainer's variables (weights, optimizer slots, RNG state), the sample
-grids so far, and a JSON header with the step, every event logged so far (so the
-curves can be replayed into a fresh DVCLive folder) and the run's identity: hashes of
-the params, the training data and the project code the run executes, and the versions
-of the libraries that compute it. A run resumes a checkpoint only when every part of
-its identity matches; otherwise `mismatch` says which part differs.
+It holds the trainer's state (`trainer_state`, put back by `restore_trainer`: weights,
+optimizer slots, the random stream), the sample grids so far, and a JSON header with
+the step, every event logged so far (so the curves can be replayed into a fresh
+DVCLive folder) and the run's identity: hashes of the params, the training data and
+the project code the run executes, and the versions of the libraries that compute it.
+A run resumes a checkpoint only when every part of its identity matches; otherwise
+`mismatch` says which part differs.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ import json
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from mnist_gan.errors import CheckpointError, short_reason
-from mnist_gan.files import atomic_path
+from mnist_gan.core.errors import CheckpointError, short_reason
+from mnist_gan.core.files import atomic_path
+
+if TYPE_CHECKING:
+    from mnist_gan.training.trainer import GANTrainer
 
 CHECKPOINT_FILE = "checkpoint.npz"
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -78,6 +83,43 @@ def mismatch(saved: dict[str, str], current: dict[str, str]) -> str | None:
     return ", ".join(reasons)
 
 
+def _trainer_variables(trainer: GANTrainer) -> list[tf.Variable]:
+    """Everything a resumed run needs: the networks' weights (with the average), both
+    optimizers' slots and step counters, and the random stream's state, in that order."""
+    gan = trainer.gan
+    average = gan.ema_generator.model.weights if gan.ema_generator is not None else []
+    return [
+        *gan.generator.model.weights,
+        *gan.discriminator.model.weights,
+        *average,
+        *trainer.g_optimizer.variables,
+        *trainer.d_optimizer.variables,
+        trainer.rng.state,
+    ]
+
+
+def trainer_state(trainer: GANTrainer) -> list[np.ndarray]:
+    """Copies of the trainer's variables, for `Checkpoint.variables`."""
+    return [np.array(variable.numpy()) for variable in _trainer_variables(trainer)]
+
+
+def restore_trainer(trainer: GANTrainer, arrays: list[np.ndarray]) -> None:
+    """Load `trainer_state` arrays into `trainer`; ValueError, before changing anything,
+    if they do not fit (another count, shape or dtype)."""
+    variables = _trainer_variables(trainer)
+    if len(arrays) != len(variables):
+        raise ValueError(f"checkpoint holds {len(arrays)} arrays, expected {len(variables)}")
+    for index, (variable, array) in enumerate(zip(variables, arrays, strict=True)):
+        expected = (tuple(variable.shape), np.dtype(tf.as_dtype(variable.dtype).as_numpy_dtype))
+        if (array.shape, array.dtype) != expected:
+            raise ValueError(
+                f"checkpoint array {index} is {array.dtype} {array.shape}, expected "
+                f"{expected[1]} {expected[0]}"
+            )
+    for variable, array in zip(variables, arrays, strict=True):
+        variable.assign(array)
+
+
 @dataclass(frozen=True)
 class Logged:
     """Values logged at a step; `prefix` is "" for the losses, "eval/" for the probe."""
@@ -104,7 +146,7 @@ def _event_from_json(item: dict) -> Event:
 
 @dataclass
 class Checkpoint:
-    """identity: run_identity(); step: steps done; variables: the trainer's state;
+    """identity: run_identity(); step: steps done; variables: `trainer_state()`;
     grids: uint8 [T, H, W]; history: every event so far, in order."""
 
     identity: dict[str, str]

@@ -1,4 +1,5 @@
-"""MNIST arrays: scaling, splitting, and the prepared-data folder layout."""
+"""MNIST arrays: their shape and classes, scaling, splitting, and the prepared-data
+folder layout."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_gan.errors import IdxError, InputFileError, ParamsError
-from mnist_gan.files import read_npy, write_npy
-from mnist_gan.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx_gz
+from mnist_gan.core.errors import IdxError, InputFileError, ParamsError, restore_hint
+from mnist_gan.core.files import read_npy, write_npy
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -41,25 +41,6 @@ def check_pixels(pixels: np.ndarray, source: str) -> np.ndarray:
     return pixels
 
 
-def load_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Parse and cross-check one images/labels pair of gzip IDX files.
-
-    Returns pixels uint8 [N, 28, 28] and labels uint8 [N]; raises IdxError otherwise.
-    """
-    pixels = read_idx_gz(images_path, IMAGES_MAGIC)
-    labels = read_idx_gz(labels_path, LABELS_MAGIC)
-    if pixels.shape[1:] != IMAGE_SHAPE[:2]:
-        raise IdxError(f"{images_path}: images are {pixels.shape[1:]}, expected 28x28")
-    if len(pixels) != len(labels):
-        raise IdxError(
-            f"{images_path} holds {len(pixels)} images but {labels_path} holds "
-            f"{len(labels)} labels; they must be a matching pair"
-        )
-    if labels.size and labels.max() >= NUM_CLASSES:
-        raise IdxError(f"{labels_path}: label {labels.max()} is not a digit 0..9")
-    return pixels, labels
-
-
 def split_holdout(pixels: np.ndarray, labels: np.ndarray, holdout: int) -> tuple[Split, Split]:
     """Scale, and hold the last `holdout` examples out as a separate split."""
     if not 0 <= holdout < len(pixels):
@@ -86,7 +67,7 @@ def load_split(folder: Path, name: str) -> Split:
     """Read a split written by `save_split`, checked to be one: images float32
     [N, 28, 28, 1] in [-1, 1], labels [N] of integers in 0..9. InputFileError naming
     the file and the fix otherwise (a float64 array in 0..255 would train silently)."""
-    fix = f"rebuild it with `dvc repro -f normalize` or restore it with `dvc checkout {folder}`"
+    fix = restore_hint(folder, "normalize")
     images_path, labels_path = (
         Path(folder) / f"{name}_images.npy",
         Path(folder) / f"{name}_labels.npy",

@@ -71,12 +71,30 @@ def top_k_fraction(
     return tf.maximum(tf.constant(floor, tf.float32), tf.constant(decay, tf.float32) ** epochs)
 
 
-def strongest(fake_logits: tf.Tensor, fraction: tf.Tensor) -> tf.Tensor:
+def most_real(fake_logits: tf.Tensor, fraction: tf.Tensor) -> tf.Tensor:
     """The ceil(fraction x B) largest of `fake_logits` [B, 1] (at least one): the
     fakes D finds most real, which top-k training keeps in G's loss. [k, 1]."""
     count = tf.cast(tf.shape(fake_logits)[0], tf.float32)
     k = tf.maximum(1, tf.cast(tf.math.ceil(fraction * count), tf.int32))
     return tf.reshape(tf.math.top_k(tf.reshape(fake_logits, [-1]), k).values, [-1, 1])
+
+
+class TopK(NamedTuple):
+    """Top-k training's schedule (`train.top_k` as `floor`, `train.top_k_decay` as
+    `decay`, 1 for either: off) for a training set of `updates_per_epoch` G updates per
+    pass."""
+
+    floor: float
+    decay: float
+    updates_per_epoch: float
+
+    def kept(self, fake_logits: tf.Tensor, update: tf.Tensor) -> tf.Tensor:
+        """The logits [k, 1] of `fake_logits` [B, 1] that G's update number `update`
+        learns from: all of them when top-k is off, else `most_real` of its fraction."""
+        if self.floor >= 1:
+            return fake_logits
+        fraction = top_k_fraction(update, self.updates_per_epoch, self.floor, self.decay)
+        return most_real(fake_logits, fraction)
 
 
 class GANLoss(NamedTuple):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mnist_gan.errors import OutputError, short_reason, unreadable
+from mnist_gan.core.errors import OutputError, restore_hint, short_reason, unreadable
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 
@@ -128,10 +128,10 @@ def write_npy(path: Path, array: np.ndarray) -> None:
         np.save(tmp, array, allow_pickle=False)
 
 
-def read_npy(path: Path, fix: str = "restore it with `dvc checkout` or `dvc repro`") -> np.ndarray:
+def read_npy(path: Path, fix: str | None = None) -> np.ndarray:
     """An array saved by `write_npy`; InputFileError naming the file and `fix` if it is
     missing, truncated or not a plain .npy array (nothing is unpickled)."""
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
-        raise unreadable(path, error, fix) from None
+        raise unreadable(path, error, fix or restore_hint(path)) from None

@@ -1,8 +1,9 @@
 """Digits on demand from a trained generator, for people who did not train it: a Python
 API and the `generate` command (`python -m mnist_gan generate --help`).
 
-    from mnist_gan.generate import load_generator
-    digits = load_generator("models/gan").generate(digits=[0, 1, 7], seed=0)  # uint8 [3, 28, 28]
+    from mnist_gan.serving.generate import load_digit_generator
+    generator = load_digit_generator("models/gan")
+    digits = generator.generate(digits=[0, 1, 7], seed=0)  # uint8 [3, 28, 28]
 
 A model folder is what the train stage writes (`models/gan/`: `gan.json` and the
 weights); the networks are rebuilt from this project's code, so it needs this project.
@@ -17,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_gan.data import NUM_CLASSES
-from mnist_gan.errors import ParamsError
-from mnist_gan.gan import load_generator as load_network
-from mnist_gan.models import Network
-from mnist_gan.sampling import balanced_labels, fixed_latents, generate_pixels, slerp
+from mnist_gan.core.errors import ParamsError
+from mnist_gan.data.splits import NUM_CLASSES
+from mnist_gan.drawing.sampling import balanced_labels, fixed_latents, generate_pixels, slerp
+from mnist_gan.networks.architectures import Network
+from mnist_gan.networks.gan import load_sampler
 
 MAX_COUNT = 100_000  # images per call: 78 MB of pixels
 TRUNCATION_RANGE = (0.1, 4.0)  # below 0.1 the rejection sampling takes too many rounds
@@ -111,8 +112,8 @@ def _check_truncation(truncation: float | None) -> None:
         raise ParamsError(f"truncation must be in [{low}, {high}], got {truncation}")
 
 
-def load_generator(folder: Path | str = "models/gan") -> DigitGenerator:
+def load_digit_generator(folder: Path | str = "models/gan") -> DigitGenerator:
     """The generator the train stage saved in `folder` (the averaged one when training
     kept an average). InputFileError, one line naming the file, if it is missing or
     damaged."""
-    return DigitGenerator(load_network(Path(folder)))
+    return DigitGenerator(load_sampler(Path(folder)))

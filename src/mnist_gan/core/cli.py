@@ -1,5 +1,5 @@
-"""What every stage script shares: the --params option and turning expected errors
-into one clear message and a non-zero exit instead of a traceback."""
+"""What the stage scripts share: their common options, and turning expected errors into
+one clear message and a non-zero exit instead of a traceback."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from mnist_gan.errors import USER_ERRORS
+from mnist_gan.core.errors import USER_ERRORS
 
 ParamsPath = Annotated[
     Path,
@@ -20,6 +20,19 @@ ParamsPath = Annotated[
         exists=True,
         dir_okay=False,
         readable=True,
+    ),
+]
+PreparedData = Annotated[Path, typer.Option("--data", help="Folder of the prepared splits.")]
+ClassifierFolder = Annotated[
+    Path, typer.Option("--classifier", help="Folder of the evaluation classifier.")
+]
+GanFolder = Annotated[Path, typer.Option("--models", help="Folder of the trained GAN.")]
+ProgressBar = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Show a progress bar (default: only when stderr is a terminal, so not in "
+        "`dvc queue logs` or CI logs).",
     ),
 ]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from mnist_gan.errors import unreadable
-from mnist_gan.files import atomic_path
+from mnist_gan.core.errors import restore_hint, unreadable
+from mnist_gan.core.files import atomic_path
 
 DPI = 100
 
@@ -187,12 +187,12 @@ def load_run(train_live: Path, classifier_live: Path, eval_metrics: Path) -> Run
     curves = {}
     for prefix, folder in (("", Path(train_live)), ("classifier/", Path(classifier_live))):
         root = folder / "plots" / "metrics"
-        fix = f"restore it with `dvc checkout {folder}` or rerun its stage with `dvc repro -f`"
+        fix = restore_hint(folder)
         for path in sorted(root.rglob("*.tsv")):
             curve = read_curve(path, fix)
             if curve is not None:
                 curves[prefix + path.relative_to(root).with_suffix("").as_posix()] = curve
-    fix = "restore it with `dvc checkout metrics/eval.json` or `dvc repro -f evaluate`"
+    fix = restore_hint(eval_metrics, "evaluate")
     try:
         metrics = json.loads(Path(eval_metrics).read_text(encoding="utf-8"))
         if not isinstance(metrics, dict):

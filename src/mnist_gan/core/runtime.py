@@ -9,8 +9,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from mnist_gan.config import CpuConfig
-from mnist_gan.errors import ParamsError
+from mnist_gan.core.config import CpuConfig
+from mnist_gan.core.errors import ParamsError
 
 # Makes XLA pick deterministic GPU kernels (no autotuning), and fail to compile an op
 # that has none, rather than vary. Known to every XLA build, so harmless on a CPU.

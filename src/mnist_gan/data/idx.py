@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_gan.errors import IdxError
+from mnist_gan.core.errors import IdxError
+from mnist_gan.data.splits import IMAGE_SHAPE, NUM_CLASSES
 
 UBYTE = 0x08
 IMAGES_MAGIC = 0x00000803  # ubyte, 3 dims: [N, rows, cols]
@@ -66,3 +67,22 @@ def read_idx_gz(path: Path, expected_magic: int) -> np.ndarray:
     except (OSError, EOFError, zlib.error) as error:
         raise IdxError(f"{path}: not a complete gzip file ({error}); download it again") from None
     return decode_idx(data, expected_magic, str(path))
+
+
+def load_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Parse and cross-check one images/labels pair of gzip IDX files.
+
+    Returns pixels uint8 [N, 28, 28] and labels uint8 [N]; raises IdxError otherwise.
+    """
+    pixels = read_idx_gz(images_path, IMAGES_MAGIC)
+    labels = read_idx_gz(labels_path, LABELS_MAGIC)
+    if pixels.shape[1:] != IMAGE_SHAPE[:2]:
+        raise IdxError(f"{images_path}: images are {pixels.shape[1:]}, expected 28x28")
+    if len(pixels) != len(labels):
+        raise IdxError(
+            f"{images_path} holds {len(pixels)} images but {labels_path} holds "
+            f"{len(labels)} labels; they must be a matching pair"
+        )
+    if labels.size and labels.max() >= NUM_CLASSES:
+        raise IdxError(f"{labels_path}: label {labels.max()} is not a digit 0..9")
+    return pixels, labels

@@ -61,16 +61,23 @@ def short_reason(error: BaseException, limit: int = 200) -> str:
     return " ".join(f"{type(error).__name__}: {error}".split())[:limit]
 
 
+def restore_hint(output: object, stage: str | None = None) -> str:
+    """How to get a stage's output back: "restore it with `dvc checkout models/gan` or
+    rerun its stage with `dvc repro -f train`" (`stage` None: any stage)."""
+    rerun = f"`dvc repro -f {stage}`" if stage else "`dvc repro -f <its stage>`"
+    return f"restore it with `dvc checkout {output}` or rerun its stage with {rerun}"
+
+
 def unreadable(path: object, error: BaseException, fix: str) -> InputFileError:
     """The one-line error for an input file that could not be read: its path, why,
-    and what to do (`fix`, e.g. "restore it with `dvc checkout models/gan`")."""
+    and what to do (`fix`, e.g. `restore_hint(folder, stage)`)."""
     return InputFileError(f"{path}: cannot be read ({short_reason(error)}); {fix}")
 
 
 def registry_entry(registry: Mapping[str, Entry], name: str, key: str, source: str) -> Entry:
     """`registry[name]`, or a ParamsError naming the params key, the name (cut short:
     params can hold anything) and the choices, e.g. "model.arch = 'resnet': unknown;
-    choose one of dcgan, mlp (models.ARCHITECTURES)"."""
+    choose one of dcgan, mlp (architectures.ARCHITECTURES)"."""
     if name not in registry:
         raise ParamsError(
             f"{key} = {quote(name)}: unknown; choose one of "

@@ -25,9 +25,9 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from mnist_gan.config import DataConfig, FileEntry
-from mnist_gan.errors import DownloadError
-from mnist_gan.files import atomic_path
+from mnist_gan.core.config import DataConfig, FileEntry
+from mnist_gan.core.errors import DownloadError
+from mnist_gan.core.files import atomic_path
 
 CHUNK_BYTES = 1 << 20
 

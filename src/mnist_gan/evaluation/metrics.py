@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from mnist_gan.config import EvaluateConfig
-from mnist_gan.data import NUM_CLASSES
+from mnist_gan.core.config import EvaluateConfig
+from mnist_gan.data.splits import NUM_CLASSES
 
 # Rows of a pairwise-distance block computed at once: 2,000 x 10,000 float64 is 160 MB.
 DISTANCE_CHUNK = 2000
@@ -44,7 +44,7 @@ class ClassifierView:
     labels: np.ndarray | None = None
 
 
-def view(
+def classifier_view(
     extractor: keras.Model, images: np.ndarray, batch_size: int, labels: np.ndarray | None = None
 ) -> ClassifierView:
     """Run the feature model on images float32 [N, 28, 28, 1] in [-1, 1]."""
