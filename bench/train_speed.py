@@ -1,4 +1,4 @@
-"""Steps per second of the seed's training loop vs the project's, on the `mlp` preset,
+"""Steps per second of the book's training loop vs the project's, on the `mlp` preset,
 and of the default DCGAN with and without XLA (the measurement behind each
 architecture's `xla_on_cpu` in models.ARCHITECTURES); and, for both, the same GAN as
 a `keras.Model` with its own `train_step`, run by `fit(steps_per_execution=N)` (the
@@ -39,7 +39,7 @@ BATCH = 128
 
 
 def seed_loop_steps_per_second(images: np.ndarray, model: ModelConfig, steps: int) -> float:
-    """The seed's loop, faithfully: predict + three train_on_batch per iteration."""
+    """The book's loop, faithfully: predict + three train_on_batch per iteration."""
     gan = build_gan(model)
     generator, discriminator = gan.generator.model, gan.discriminator.model
     probability = keras.layers.Activation("sigmoid")(discriminator.output)
@@ -47,7 +47,7 @@ def seed_loop_steps_per_second(images: np.ndarray, model: ModelConfig, steps: in
     discriminator_sigmoid.compile(
         loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"]
     )
-    discriminator_sigmoid.trainable = False  # the compile-order trick the seed relies on
+    discriminator_sigmoid.trainable = False  # the compile-order trick the book's loop relies on
     z = keras.Input((model.z_dim,))
     combined = keras.Model(z, discriminator_sigmoid(generator(z)))
     combined.compile(loss="binary_crossentropy", optimizer="adam")
@@ -72,7 +72,7 @@ def seed_loop_steps_per_second(images: np.ndarray, model: ModelConfig, steps: in
         combined_step()
 
     # Keras 3 reads `trainable` when a step runs, not at compile time as Keras 2 did, so
-    # the seed's compile-order trick becomes an explicit toggle around each call.
+    # the book's compile-order trick becomes an explicit toggle around each call.
     def weights() -> list[np.ndarray]:
         return [w.numpy().copy() for w in discriminator.weights]
 
@@ -199,7 +199,7 @@ def main() -> None:
         labels = np.resize(labels, args.repeat_to)
     model = ModelConfig(arch="mlp", conditional=False)
     seed = seed_loop_steps_per_second(images, model, args.seed_steps)
-    rows = [("mlp: seed loop (predict + 3x train_on_batch)", seed)]
+    rows = [("mlp: the book's loop (predict + 3x train_on_batch)", seed)]
     book = TrainConfig(batch_size=BATCH, ema=0.0, top_k=1.0)
     for jit in (False, True):
         rate = project_steps_per_second(images, labels, model, book, args.steps, jit)

@@ -57,7 +57,7 @@ def test_train_speed_benchmark_prints_every_row(tmp_path: Path, raw: dict) -> No
     rows = [line for line in process.stdout.splitlines() if line.startswith("| ")]
     names = [row.split("|")[1].strip() for row in rows[2:]]  # after the header and rule
     assert names == [
-        "mlp: seed loop (predict + 3x train_on_batch)",
+        "mlp: the book's loop (predict + 3x train_on_batch)",
         "mlp: project GANTrainer, jit=false",
         "mlp: project GANTrainer, jit=true",
         "mlp: keras fit(steps_per_execution)",

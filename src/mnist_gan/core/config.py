@@ -5,12 +5,15 @@ typo'd key, a string where a number belongs or a negative batch size fails at lo
 time, before any stage does real work, with a message naming the key, the value and
 what is allowed.
 
-Names that pick a registry entry (`model.arch`, `train.loss`, `train.lr_schedule`,
-the keys of `train.penalties`, `train.augment`) are plain strings here: the
-registries (models.ARCHITECTURES, losses.LOSSES, schedules.SCHEDULES,
-penalties.PENALTIES, augment.AUGMENTATIONS) are the only lists of what exists, and
-`trainer.check_choices` validates these names against them before training, so
-this module imports no TensorFlow and adding a loss touches one file.
+Each field's docstring says what it means: the one source from which the reference
+in docs/configuration.md and the comments in params.yaml are generated
+(`python -m mnist_gan.core.reference`).
+
+Names that pick a registry entry (`model.arch`, `train.loss`, `train.updates`,
+`train.lr_schedule`, the keys of `train.penalties`, `train.augment`) are plain strings
+here: the registries are the only lists of what exists, and
+`training.choices.check_choices` validates these names against them before training,
+so this module imports no TensorFlow and adding a loss touches one file.
 """
 
 from __future__ import annotations
@@ -41,7 +44,11 @@ OFFICIAL_MIRRORS = (
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # Each field's docstring is its description: the one text of what it means, from
+    # which docs/configuration.md and params.yaml's comments are generated.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True
+    )
 
 
 def _plain_file_name(name: str) -> str:
@@ -85,14 +92,20 @@ Side = Annotated[int, Field(ge=1, le=64)]  # cells of a picture's row or column
 
 class FileEntry(_Section):
     name: FileName
+    """File name on the mirror and in data/raw/ (no folders)."""
     md5: Md5
+    """The file's md5; a download that does not match is never kept."""
 
 
 class DataFiles(_Section):
     train_images: FileEntry
+    """The training images (gzip IDX)."""
     train_labels: FileEntry
+    """The training labels (gzip IDX)."""
     test_images: FileEntry
+    """The test images (gzip IDX)."""
     test_labels: FileEntry
+    """The test labels (gzip IDX)."""
 
     def entries(self) -> list[FileEntry]:
         return [self.train_images, self.train_labels, self.test_images, self.test_labels]
@@ -102,86 +115,94 @@ class DataConfig(_Section):
     """Where the raw gzip IDX files come from (download stage)."""
 
     mirrors: Annotated[list[Mirror], Field(min_length=1)] = list(OFFICIAL_MIRRORS)
+    """Places tried in order for each file. Each is an http(s):// URL, a file:// URL or
+    a local folder in the official layout."""
     files: DataFiles
-    # Network errors are retried this many times per mirror, with backoff doubling
-    # from `backoff_seconds`; a checksum mismatch or HTTP 4xx moves to the next mirror.
+    """The four files, each with its name and md5."""
     retries: Annotated[int, Field(ge=0, le=10)] = 3
+    """Retries per mirror on network errors. A checksum mismatch or HTTP 4xx moves on to
+    the next mirror instead."""
     backoff_seconds: Annotated[float, Field(ge=0, le=600)] = 1.0
-    # The longest wait between two tries, however many retries came before.
+    """First wait before a retry, in seconds. It doubles with each retry."""
     max_backoff_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
-    # Per network read: a mirror silent for this long counts as failed (retried).
+    """Longest wait between two tries, in seconds."""
     timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
-    # Per file and try: a mirror still sending after this long, or sending more than
-    # max_file_megabytes (MNIST's largest file is 9.9 MB), is given up on (the next
-    # mirror is tried). Both bound the time and disk a slow or hostile mirror can take.
+    """Per network read, in seconds. A mirror silent this long counts as failed."""
     file_deadline_seconds: Annotated[float, Field(gt=0, le=86400)] = 600.0
+    """Per file and try, in seconds. A mirror still sending after this long is given
+    up on, so a slow mirror cannot hold the stage."""
     max_file_megabytes: Annotated[int, Field(ge=1, le=4096)] = 64
+    """Per file, in MB. A larger body is given up on (MNIST's largest file is 9.9 MB)."""
 
 
 class NormalizeConfig(_Section):
     """How the parsed data is split (normalize stage)."""
 
-    # The last `holdout` training images are held out of every model: the evaluate
-    # stage measures them as the real-data ceiling. Match it to `sample.count`, since
-    # FID is biased by sample size.
     holdout: Annotated[int, Field(ge=0, le=1_000_000)] = 10000
+    """Last N training images, held out of every model. The evaluate stage scores them
+    like samples as the real-data ceiling; match it to sample.count, since FID is biased
+    by sample size."""
 
 
 class ClassifierConfig(_Section):
     """The evaluation CNN that the metrics look through (classifier stage)."""
 
-    # Images to train on in total, whatever the size of the train split, so the stage's
-    # time does not grow with the data: epochs = round(budget / split size), 1 to 100.
-    # The default is 12 epochs of the offline subset's 12,699 images (99.07% on the
-    # official test set; the per-epoch test curve first reaches 99.0% at epoch 11) and
-    # 3 epochs of the 50,000 of full MNIST.
     budget_images: Annotated[int, Field(ge=1, le=10_000_000)] = 150_000
+    """Images to train on in total, whatever the split's size. Epochs are
+    round(budget / split size), 1 to 100, so the stage's time does not grow with the
+    data."""
     batch_size: Annotated[int, Field(ge=1, le=8192)] = 128
+    """Images per training step."""
     learning_rate: LearningRate = 1e-3
+    """Adam's learning rate."""
     seed: Seed = 0
+    """Seed of the weights, the shuffling and the random shifts."""
 
 
 class ModelConfig(_Section):
     """The GAN's architecture (train stage; saved next to the weights)."""
 
-    # A key of models.ARCHITECTURES: mlp ("GANs in Action" ch. 3) or dcgan.
     arch: str = "dcgan"
+    """The architecture. mlp is the book's ("GANs in Action" ch. 3), dcgan a DCGAN for
+    28x28."""
     z_dim: Width = 100
-    # G and D take the digit as a second input (projection discriminator).
+    """Size of the latent vector z."""
     conditional: bool = True
-    # mlp: width of the one hidden layer (128 in the book).
+    """G and D also take the digit (a projection discriminator). The sample stage then
+    also writes a per-digit grid."""
     hidden_units: Annotated[int, Field(ge=1, le=8192)] = 128
-    # dcgan: channels at 14x14 (7x7 has twice as many), extra 3x3 convolutions per
-    # resolution, and the normalization after hidden layers. One extra convolution in
-    # D beat none at equal time on coverage (0.894 against 0.873 over three seeds, with
-    # 36% fewer steps; README: "The tenth sweep"); in G it lost.
+    """mlp: width of the one hidden layer (128 in the book)."""
     g_width: Width = 32
+    """dcgan: G's channels at 14x14 (twice as many at 7x7)."""
     d_width: Width = 32
+    """dcgan: D's channels at 14x14 (twice as many at 7x7)."""
     g_depth: Annotated[int, Field(ge=0, le=8)] = 0
+    """dcgan: extra 3x3 convolutions in G at each resolution."""
     d_depth: Annotated[int, Field(ge=0, le=8)] = 1
-    # dcgan: the resolutions of D that get its `d_depth` extra convolutions: all (both),
-    # or only 14x14 or only 7x7, at about half the price per step (the two cost the same:
-    # 14x14 x w and 7x7 x 2w channels).
+    """dcgan: extra 3x3 convolutions in D at each resolution d_depth_at names."""
     d_depth_at: Literal["all", "14x14", "7x7"] = "all"
-    # dcgan: each of those extra convolutions adds its input to its output (an identity
-    # skip, He et al. 2016), so the gradient reaches the layers before it by a path
-    # around it; the same weights and cost.
+    """dcgan: D's resolutions that get its d_depth convolutions. One resolution costs
+    about half as much per step as both."""
     residual: bool = False
-    # class_layer: layer normalization whose gain and shift are learned per digit
-    # (conditional normalization, as BigGAN's); needs `conditional`.
+    """dcgan: an identity skip around each extra convolution. The same weights and cost
+    (He et al. 2016); the gradient reaches earlier layers by a path around it."""
     g_norm: Literal["batch", "layer", "class_layer", "none"] = "layer"
-    # dcgan: how G doubles its resolution: a 4x4 stride-2 transposed convolution
-    # (DCGAN), or nearest/bilinear upsampling then a 3x3 convolution, which cannot
-    # make checkerboard artefacts (Odena et al. 2016).
+    """Normalization after G's hidden layers. class_layer is layer normalization with a
+    gain and shift learned per digit (BigGAN's conditional normalization); it needs
+    model.conditional."""
     g_upsample: Literal["transposed", "nearest", "bilinear"] = "transposed"
+    """dcgan: how G doubles its resolution. transposed is a 4x4 stride-2 transposed
+    convolution (DCGAN); nearest and bilinear upsample, then apply a 3x3 convolution,
+    which cannot make checkerboard artefacts (Odena et al. 2016)."""
     d_norm: Literal["none", "layer", "batch"] = "none"
-    # Spectral normalization of every discriminator weight (Miyato et al. 2018).
+    """Normalization after D's hidden layers but the first. batch does not work with a
+    gradient penalty."""
     spectral_norm: bool = False
-    # dcgan: D appends the standard deviation of its features over groups of this many
-    # images as one more channel before its last resolution (ProGAN's minibatch
-    # standard deviation, 4 in Karras et al. 2018), so it can see a batch's lack of
-    # variety (0: off).
+    """Spectral normalization of every D weight (Miyato et al. 2018)."""
     d_minibatch_std: Annotated[int, Field(ge=0, le=64)] = 0
+    """dcgan: group size of D's minibatch standard deviation (0: off). D sees the spread
+    of each group's features as one more channel before 7x7, so it can see a batch's
+    lack of variety (ProGAN, Karras et al. 2018: 4)."""
 
     @model_validator(mode="after")
     def _class_norm_needs_classes(self) -> ModelConfig:
@@ -197,90 +218,87 @@ class Adam(_Section):
     """One network's Adam optimizer."""
 
     learning_rate: LearningRate = 4e-4
+    """The learning rate (before train.lr_schedule)."""
     beta_1: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """Decay of the gradient's moving average (StyleGAN: 0; DCGAN: 0.5)."""
     beta_2: Annotated[float, Field(ge=0, lt=1)] = 0.99
+    """Decay of the squared gradient's moving average (StyleGAN: 0.99)."""
 
 
 class TrainConfig(_Section):
     """The GAN's training run (train stage)."""
 
-    # A key of losses.LOSSES.
     loss: str = "non_saturating"
-    # Batch 32: at equal time on a 2-core CPU, smaller batches and more steps beat 64 x
-    # 14,000 and 128 x 8,000 (README, "Quality levers, measured"). 14,400 steps with
-    # D's extra convolution take the time of 22,600 without it (1.57x a step).
+    """The GAN loss."""
     batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
+    """Images per step: the global batch, split evenly across replicas."""
     steps: Steps = 14400
+    """G updates in the run."""
     seed: Seed = 0
-    # Adam for each network: 4e-4 with beta_1 0 and beta_2 0.99 by default (StyleGAN's
-    # betas, for R1-regularized training; DCGAN's were 0.5 and 0.999, and the book used
-    # Keras' defaults, 1e-3, 0.9 and 0.999, for both).
+    """Seed of the weights, the batches, the latents and the probe's latents."""
     g_adam: Adam = Adam()
+    """G's Adam optimizer."""
     d_adam: Adam = Adam()
-    # Discriminator updates per generator update, each on its own batch.
+    """D's Adam optimizer."""
     d_steps: Annotated[int, Field(ge=1, le=10)] = 1
-    # How the two updates of a step meet: alternating (D's update, then G's on new
-    # fakes, scored by the updated D), shared_fakes (the same, G's update on the fakes
-    # D's update saw, as PyTorch's DCGAN example: one G forward fewer per step) or
-    # simultaneous (both from one pass of G and D over the same fakes, Mescheder et al.
-    # 2017's simultaneous gradient descent: one G forward and one D forward on fakes
-    # fewer per step). The last two make one D update per G update (d_steps 1).
+    """D updates per G update, each on its own batch."""
     updates: str = "alternating"
-    # Learning-rate schedule of both optimizers over the run, a key of
-    # schedules.SCHEDULES: constant, linear (to 0 at the last step), cosine (to 0) or
-    # cooldown (constant, then linear to 0 over the last 20% of the updates).
+    """How D's and G's updates meet. alternating: D's update, then G's on new fakes,
+    scored by the updated D. shared_fakes: G's update on the fakes D's update saw (one
+    G forward fewer). simultaneous: both from one pass over the same fakes (Mescheder
+    et al. 2017). The last two need d_steps 1."""
     lr_schedule: str = "constant"
-    # Weight of each discriminator regularizer of penalties.PENALTIES (absent or 0:
-    # off): gradient_penalty is WGAN-GP's lambda, r1 is R1's gamma.
+    """Both optimizers' learning-rate schedule over their updates. linear and cosine end
+    at 0; cooldown is constant, then linear to 0 over the last 20%."""
     penalties: dict[str, Annotated[float, Field(ge=0, le=1e6)]] = {
         "gradient_penalty": 0.0,
         "r1": 1.0,
     }
-    # Lazy regularization (StyleGAN2, Karras et al. 2020): the penalties are computed
-    # on every N-th D update only, weighted N times, so they cost 1/N as much (16 in
-    # the paper; 1: every update).
+    """Weight of each D regularizer (0 or absent: off). gradient_penalty is WGAN-GP's
+    lambda (10 in the paper), r1 is R1's gamma."""
     penalty_every: Annotated[int, Field(ge=1, le=1000)] = 16
-    # Differentiable augmentation (DiffAugment) of what D sees, real and fake, in both
-    # updates: names of augment.AUGMENTATIONS applied in order ([]: off). The paper's
-    # small-data policy: [brightness, contrast, translation, cutout].
+    """Lazy regularization: penalties on every N-th D update only (1: every update).
+    They come N times as heavy (StyleGAN2, Karras et al. 2020: 16); WGAN-GP's penalty
+    always comes every update."""
     augment: Annotated[list[str], Field(max_length=8)] = []
-    # Top-k training (Sinha et al. 2020): G's update learns only from the fakes D
-    # rates most real, a fraction of its batch that starts at 1 and shrinks by
-    # `top_k_decay` per pass over the training set, down to `top_k` (1: off; the
-    # paper: 0.5 and 0.99). The default's 14,400 steps are 36 passes over the offline
-    # subset, and 0.975 ** 36 = 0.40 reaches the floor of 0.4 at the end: FID 1.66
-    # against 1.70 for 0.5 and 0.98 over three seeds (README: "The twelfth sweep").
+    """Transforms applied in order to what D sees, real and fake ([]: off). DiffAugment
+    (Zhao et al. 2020); the paper's small-data policy is brightness, contrast,
+    translation, cutout."""
     top_k: Annotated[float, Field(gt=0, le=1)] = 0.4
+    """Top-k training's floor (1: off). G learns only from the fraction of its fakes D
+    rates most real (Sinha et al. 2020); the fraction starts at 1 and shrinks by
+    top_k_decay per pass over the training set, down to this."""
     top_k_decay: Annotated[float, Field(gt=0, le=1)] = 0.975
-    # Exponential moving average of the generator's weights, the generator the sample
-    # stage draws from (0: off, use the raw weights). Its batch-norm statistics are
-    # recomputed for the averaged weights. 0.998 (a 500-step horizon) beat 0.999 on
-    # each of three seeds, by 0.03 to 0.05 FID over five draws (README: "The sixth
-    # sweep"); 0.9995 lags further behind a generator still improving at the end.
+    """Top-k's shrink factor per pass over the training set (the paper: 0.99). The
+    default's steps are 36 passes over the offline subset, reaching the floor at the
+    end; on 50,000 images they are 9 passes."""
     ema: Annotated[float, Field(ge=0, lt=1)] = 0.998
+    """Decay of the average of G's weights that sample draws from (0: off). Without it
+    sample draws from the raw weights; the average's batch-norm statistics are
+    recomputed for its own weights."""
     log_every: Steps = 1000
+    """Steps between logs of d_loss, g_loss and d_accuracy (means over the window)."""
     sample_every: Steps = 1000
-    # A cheap FID and classifier score on `eval_samples` fixed-latent samples.
+    """Steps between 4x4 progress grids (one frame of samples/progress.gif each)."""
     eval_every: Steps = 2000
+    """Steps between quick FID and classifier scores over training."""
     eval_samples: Annotated[int, Field(ge=2, le=60_000)] = 2000
-    # Steps run inside one compiled call: more means less Python overhead per step.
+    """Fixed-latent samples each quick score is computed on."""
     steps_per_call: Annotated[int, Field(ge=1, le=10_000)] = 100
-    # XLA compilation of the training loop: true, false, or "auto" (off on a GPU, where
-    # XLA under op determinism can fail or vary: runtime.use_xla; on a CPU, as the
-    # architecture's registry entry says: see models.ARCHITECTURES).
-    jit: bool | Literal["auto"] = "auto"
-    # Compute precision. The mixed policies compute in 16 bits and keep float32
-    # weights (for GPUs with tensor cores; on a CPU they are slower); float16 adds
-    # dynamic loss scaling so small gradients do not underflow.
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
-    # Devices (tf.distribute): one_device, mirrored (the GPUs of one machine),
-    # multi_worker (machines listed in TF_CONFIG) or auto. batch_size is the global
-    # batch, split evenly across replicas.
-    strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = "auto"
-    # Save a resumable checkpoint this often (a multiple of log_every); a killed run
-    # resumes from the last one. The last is kept (a persisted DVC output): a finished
-    # run forced to rerun with the same params and data goes straight to saving.
+    """Steps run inside one compiled call. More means less Python overhead per step."""
     checkpoint_every: Steps = 2000
+    """Steps between resumable checkpoints (a multiple of log_every). A killed run
+    resumes from the last one."""
+    strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = "auto"
+    """Devices (tf.distribute). mirrored is the GPUs of one machine, multi_worker the
+    machines TF_CONFIG lists, auto picks from what it finds."""
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    """Compute precision. The mixed policies compute in 16 bits with float32 weights
+    (for GPUs with tensor cores; slower on a CPU); float16 adds dynamic loss scaling."""
+    jit: bool | Literal["auto"] = "auto"
+    """XLA compilation of the training loop. auto is off on a GPU, where XLA under op
+    determinism can fail or vary, and on a CPU what the architecture's registry entry
+    says."""
 
     def active_penalties(self) -> dict[str, float]:
         """The penalties with a positive weight, in the order params.yaml lists them."""
@@ -299,59 +317,73 @@ class TrainConfig(_Section):
 class SampleConfig(_Section):
     """What the sample stage draws from the trained generator."""
 
-    # At most 50,000: evaluate's nearest-neighbour blocks are 2,000 x count float64
-    # (0.8 GB at 50,000), and FID needs no more.
     count: Annotated[int, Field(ge=1, le=50_000)] = 10000
+    """Samples in samples/samples.npy, which evaluate scores. At most 50,000: evaluate's
+    nearest-neighbour blocks are 2,000 x count float64."""
     seed: Seed = 0
+    """Seed of the latents of the grids (the samples use seed + 1)."""
     grid_rows: Side = 4
+    """Rows of samples/grid.png."""
     grid_cols: Side = 4
-    # Conditional models: class_grid.png has one row per digit, this many columns.
+    """Columns of samples/grid.png."""
     class_grid_cols: Side = 10
-    # Latent-space walks: rows of `interpolation_steps` images between two latents.
+    """Conditional models: columns of samples/class_grid.png, a row per digit."""
     interpolation_rows: Side = 8
+    """Latent walks in samples/interpolation.png."""
     interpolation_steps: Annotated[int, Field(ge=2, le=64)] = 10
-    # Frame time of the training-progress animation, in milliseconds.
+    """Images per latent walk, both ends included."""
     gif_frame_ms: Annotated[int, Field(ge=1, le=60_000)] = 200
+    """Frame time of samples/progress.gif, in milliseconds."""
 
 
 class EvaluateConfig(_Section):
     """How the evaluate stage scores samples."""
 
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
-    # A class counts as covered when it holds at least this fraction of samples.
+    """Images per classifier pass."""
     coverage_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.02
-    # KID: mean and spread of unbiased MMD^2 over random subsets of each set.
+    """A digit is covered when it holds at least this fraction of samples."""
     kid_subsets: Annotated[int, Field(ge=1, le=1000)] = 100
+    """KID: random subsets its mean and spread are taken over."""
     kid_subset_size: Annotated[int, Field(ge=2, le=10_000)] = 1000
-    # Nearest-neighbour k of precision/recall (Kynkaanniemi et al.: 3) and of
-    # density/coverage (Naeem et al.: 5).
+    """KID: images per subset and set."""
     k_precision_recall: Annotated[int, Field(ge=1, le=100)] = 3
+    """Nearest-neighbour k of precision and recall (Kynkaanniemi et al. 2019: 3)."""
     k_density_coverage: Annotated[int, Field(ge=1, le=100)] = 5
+    """Nearest-neighbour k of density and coverage (Naeem et al. 2020: 5)."""
     seed: Seed = 0
+    """Seed of KID's subsets."""
 
 
 class CpuConfig(_Section):
     """How TensorFlow computes on a CPU (every stage that runs a network)."""
 
-    # Same bytes on every x86-64 CPU with AVX2, not only on this machine: oneDNN's and
-    # XLA's kernels capped at AVX2 (what they pick depends on the instruction set) and
-    # `threads` fixed (how work is split changes float sums). Off: each CPU uses its
-    # widest instructions and all its cores, and reruns match on the same machine only.
     portable: bool = True
-    # TensorFlow's threads per op when portable (results depend on the number, not on
-    # the cores: keep it to compare bytes with another run).
+    """The same bytes on every x86-64 CPU with AVX2. oneDNN's and XLA's kernels are
+    capped at AVX2 and the thread count is fixed; off, each CPU uses its widest
+    instructions and all its cores, and reruns match on the same machine only."""
     threads: Annotated[int, Field(ge=1, le=256)] = 2
+    """TensorFlow's threads per op when portable. Results depend on the number, not on
+    the cores: keep it to compare bytes with another run."""
 
 
 class Params(_Section):
     cpu: CpuConfig = CpuConfig()
+    """How TensorFlow computes on a CPU."""
     data: DataConfig
+    """Where MNIST comes from."""
     normalize: NormalizeConfig = NormalizeConfig()
+    """How the data is split."""
     classifier: ClassifierConfig = ClassifierConfig()
+    """The evaluation classifier."""
     model: ModelConfig = ModelConfig()
+    """The GAN's architecture."""
     train: TrainConfig = TrainConfig()
+    """The GAN's training run."""
     sample: SampleConfig = SampleConfig()
+    """What is drawn from the trained generator."""
     evaluate: EvaluateConfig = EvaluateConfig()
+    """How samples are scored."""
 
     @model_validator(mode="after")
     def _penalties_without_batch_norm(self) -> Params:

@@ -65,7 +65,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         if not os.environ.get("TF_CONFIG"):
             raise ParamsError(
                 "train.strategy = multi_worker needs the TF_CONFIG environment variable "
-                "(cluster addresses and this worker's index); see the README"
+                "(cluster addresses and this worker's index); see docs/engineering.md"
             )
         return tf.distribute.MultiWorkerMirroredStrategy()
     devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")

@@ -150,6 +150,44 @@ def chunks(total: int, max_chunk: int, every: tuple[int, ...], start: int = 0) -
         step += size
 
 
+def _build(run: TrainingRun, data: Split, strategy: tf.distribute.Strategy):
+    """The seeded GAN and its compiled trainer. The GAN is built first: Keras names
+    layers in creation order, and the weights files store those names."""
+    model, train = run.model, run.train
+    check_choices(model, train)
+    seed_everything(train.seed)
+    with strategy.scope():
+        gan = build_gan(model, train.precision, ema=train.ema > 0)
+    jit = use_xla(train.jit, ARCHITECTURES[model.arch].xla_on_cpu and xla_compiles(train))
+    if jit:
+        deterministic_xla()  # before the trainer's first compilation
+    return gan, GANTrainer(gan, data.images, data.labels, train, jit, strategy)
+
+
+def _check_finite(means: StepMetrics, step: int, size: int) -> None:
+    if not np.all(np.isfinite(means)):
+        raise FloatingPointError(
+            f"training diverged between steps {step} and {step + size}: "
+            f"{ {name: float(value) for name, value in means._asdict().items()} }"
+        )
+
+
+class _LossWindow:
+    """The step-weighted mean of the step metrics since the last log."""
+
+    def __init__(self):
+        self.total, self.steps = np.zeros(len(StepMetrics._fields)), 0
+
+    def add(self, means: StepMetrics, steps: int) -> None:
+        self.total += np.array(means, np.float32) * steps
+        self.steps += steps
+
+    def take(self) -> dict[str, float]:
+        window = StepMetrics(*(self.total / self.steps).tolist())
+        self.total[:], self.steps = 0, 0
+        return window._asdict()
+
+
 def train_gan(
     run: TrainingRun,
     data: Split,
@@ -170,25 +208,15 @@ def train_gan(
 
     Raises FloatingPointError, naming the steps, if a loss becomes NaN or infinite.
     """
-    model, train = run.model, run.train
+    train = run.train
     strategy = strategy or tf.distribute.get_strategy()
-    check_choices(model, train)
-    # --- set-up: seeded networks, the compiled trainer, fixed latents for grids/probe.
-    # The GAN is built first: Keras names layers in creation order, and the weights
-    # files store those names.
-    seed_everything(train.seed)
-    with strategy.scope():
-        gan = build_gan(model, train.precision, ema=train.ema > 0)
-    jit = use_xla(train.jit, ARCHITECTURES[model.arch].xla_on_cpu and xla_compiles(train))
-    if jit:
-        deterministic_xla()  # before the trainer's first compilation
-    trainer = GANTrainer(gan, data.images, data.labels, train, jit, strategy)
-    grid_z = fixed_latents(train.seed, GRID_SIDE**2, model.z_dim)
+    gan, trainer = _build(run, data, strategy)
+    grid_z = fixed_latents(train.seed, GRID_SIDE**2, run.model.z_dim)
     grid_labels = balanced_labels(GRID_SIDE**2)
     probe = QualityProbe(
         feature_model(load_classifier(folders.classifier)),
         reference_images,
-        fixed_latents(train.seed + 1, train.eval_samples, model.z_dim),
+        fixed_latents(train.seed + 1, train.eval_samples, run.model.z_dim),
     )
 
     # --- resume: only this exact run's checkpoint; workers of a multi-worker run
@@ -203,20 +231,14 @@ def train_gan(
     else:
         state = _resume(folders.checkpoints, identity, trainer)
 
-    # --- the loop
-    work = PeriodicWork.of(train)
-    step = state.step
+    # --- the loop: compiled calls, each ending on a step where some work is due
+    work, step, window = PeriodicWork.of(train), state.step, _LossWindow()
     resumed_at_end = step == train.steps  # the loop below runs no step
-    window_sum, window_steps = np.zeros(len(StepMetrics._fields)), 0
     with (
         Live(str(folders.live), dvcyaml=False, save_dvc_exp=False) as live,
-        tqdm(
-            total=train.steps,
-            initial=step,
-            unit="step",
-            disable=None if progress is None else not progress,
-        ) as bar,
-    ):
+        tqdm(total=train.steps, initial=step, unit="step",
+             disable=None if progress is None else not progress) as bar,
+    ):  # fmt: skip
         for event in state.history:  # a resumed run replays what was logged before
             _write(live, event, state.grids)
 
@@ -226,21 +248,14 @@ def train_gan(
 
         for size in work.calls(step, train.steps_per_call):
             means = trainer.train(size)
-            if not np.all(np.isfinite(means)):
-                raise FloatingPointError(
-                    f"training diverged between steps {step} and {step + size}: "
-                    f"{ {name: float(value) for name, value in means._asdict().items()} }"
-                )
+            _check_finite(means, step, size)
             step += size
-            window_sum += np.array(means, np.float32) * size
-            window_steps += size
+            window.add(means, size)
             bar.update(size)
             bar.set_postfix({name: f"{value:.3f}" for name, value in means._asdict().items()})
 
             if work.due(step, work.log_every):
-                window = StepMetrics(*(window_sum / window_steps).tolist())
-                record(Logged(step, window._asdict()))
-                window_sum[:], window_steps = 0, 0
+                record(Logged(step, window.take()))
             sample, evaluate = work.due(step, work.sample_every), work.due(step, work.eval_every)
             if sample or evaluate:  # both draw from the average: calibrate it once
                 gan.calibrate_average(train.seed)

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 def non_saturating_discriminator(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
     """Binary cross-entropy, real labelled 1 and fake 0, averaged over the two halves
-    (the number the book's seed reports as the D loss)."""
+    (the number the book's training loop reports as the D loss)."""
     real = tf.reduce_mean(tf.nn.softplus(-real_logits))  # -log sigmoid(real)
     fake = tf.reduce_mean(tf.nn.softplus(fake_logits))  # -log(1 - sigmoid(fake))
     return 0.5 * (real + fake)
