@@ -8,7 +8,7 @@ import typer
 
 from mnist_gan.core.cli import ParamsPath, ProgressBar, command, new_app
 from mnist_gan.core.config import load_params
-from mnist_gan.data.download import download_all
+from mnist_gan.data.download import download_all, project_root
 
 app = new_app(__doc__)
 
@@ -20,9 +20,10 @@ def main(
     progress: ProgressBar = None,
 ) -> None:
     """Try each of data.mirrors in order for each file of data.files; keep a file only
-    once its md5 matches."""
+    once its md5 matches. A relative local mirror is relative to the project root (for
+    a queued experiment too, which DVC runs in a copy under .dvc/tmp/exps/)."""
     config = load_params(params_file).data
-    for path in download_all(config, out, progress=progress):
+    for path in download_all(config, out, project_root(Path.cwd()), progress=progress):
         typer.echo(f"verified {path}")
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from mnist_gan.core.config import DataConfig, FileEntry
-from mnist_gan.data.download import DownloadError, download_all, fetch
+from mnist_gan.data.download import (
+    DownloadError,
+    download_all,
+    fetch,
+    project_root,
+    resolve_mirror,
+)
 from tests.conftest import QuietHandler
 
 
@@ -19,7 +25,7 @@ def _config(mirrors: list[str], files: dict, **extra) -> DataConfig:
 def test_all_four_files_arrive_verified_over_http(mirror, serve, tmp_path: Path) -> None:
     folder, files = mirror
     raw = tmp_path / "raw"
-    paths = download_all(_config([serve(folder)], files), raw, progress=False)
+    paths = download_all(_config([serve(folder)], files), raw, tmp_path, progress=False)
     assert sorted(p.name for p in raw.iterdir()) == sorted(e["name"] for e in files.values())
     for path in paths:
         assert path.read_bytes() == (folder / path.name).read_bytes()
@@ -34,7 +40,7 @@ def test_a_corrupt_first_mirror_falls_back_to_a_good_second(mirror, serve, tmp_p
         data[-1] ^= 0xFF
         (corrupt / entry["name"]).write_bytes(bytes(data))
     raw = tmp_path / "raw"
-    download_all(_config([serve(corrupt), serve(folder)], files), raw, progress=False)
+    download_all(_config([serve(corrupt), serve(folder)], files), raw, tmp_path, progress=False)
     for entry in files.values():
         assert (raw / entry["name"]).read_bytes() == (folder / entry["name"]).read_bytes()
 
@@ -55,7 +61,7 @@ def test_all_bad_mirrors_give_one_error_listing_each_and_leave_no_file(
         backoff_seconds=0.01,
     )
     with pytest.raises(DownloadError) as info:
-        download_all(config, raw, progress=False)
+        download_all(config, raw, tmp_path, progress=False)
     message = str(info.value)
     assert "could not get train-images-idx3-ubyte.gz" in message
     assert "md5 mismatch: got " in message
@@ -218,6 +224,23 @@ def test_temporary_files_of_a_killed_download_are_removed_on_the_next_run(
     leftover.write_bytes(b"half a file")
     unrelated = raw / "notes.txt"
     unrelated.write_text("mine")
-    download_all(_config([serve(folder)], files), raw, progress=False)
+    download_all(_config([serve(folder)], files), raw, tmp_path, progress=False)
     assert not leftover.exists() and unrelated.exists()
     assert not list(raw.glob(".tmp-*"))
+
+
+def test_a_relative_local_mirror_is_relative_to_the_project_root(mirror, tmp_path) -> None:
+    """`../mirror` names the same folder from the workspace and from an experiment's
+    copy of it under .dvc/tmp/exps/, whatever the current folder is."""
+    folder, files = mirror  # tmp_path / "mirror"
+    workspace = tmp_path / "project"
+    copy = workspace / ".dvc" / "tmp" / "exps" / "tmpabc123"
+    copy.mkdir(parents=True)
+    assert project_root(workspace) == workspace
+    assert project_root(copy) == workspace
+    assert project_root(copy / "stages") == workspace
+    assert resolve_mirror("../mirror", project_root(copy)) == str(workspace / "../mirror")
+    assert resolve_mirror("https://example.org/mnist/", copy) == "https://example.org/mnist/"
+    assert resolve_mirror(str(folder), copy) == str(folder)  # absolute: as it is
+    paths = download_all(_config(["../mirror"], files), copy / "raw", project_root(copy))
+    assert [path.name for path in paths] == [entry["name"] for entry in files.values()]

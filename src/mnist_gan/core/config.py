@@ -116,7 +116,8 @@ class DataConfig(_Section):
 
     mirrors: Annotated[list[Mirror], Field(min_length=1)] = list(OFFICIAL_MIRRORS)
     """Places tried in order for each file. Each is an http(s):// URL, a file:// URL or
-    a local folder in the official layout."""
+    a local folder in the official layout; a relative folder is relative to the project
+    root, in queued experiments too."""
     files: DataFiles
     """The four files, each with its name and md5."""
     retries: Annotated[int, Field(ge=0, le=10)] = 3

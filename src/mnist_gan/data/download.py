@@ -56,6 +56,30 @@ def is_url(mirror: str) -> bool:
     return mirror.lower().startswith(("http://", "https://", "file://"))
 
 
+# Where DVC runs a queued or --temp experiment: a copy of the repo in this folder of
+# the workspace it was queued from.
+EXPERIMENT_COPIES = (".dvc", "tmp", "exps")
+
+
+def project_root(folder: Path) -> Path:
+    """The workspace a stage running in `folder` belongs to: `folder` itself, or, for a
+    copy under `<workspace>/.dvc/tmp/exps/`, that workspace."""
+    parts = Path(folder).absolute().parts
+    for index in range(len(parts) - len(EXPERIMENT_COPIES), 0, -1):
+        if parts[index : index + len(EXPERIMENT_COPIES)] == EXPERIMENT_COPIES:
+            return Path(*parts[:index])
+    return Path(folder).absolute()
+
+
+def resolve_mirror(mirror: str, root: Path) -> str:
+    """A URL as it is; a local folder with `~` expanded and, when relative, taken
+    relative to `root` (the project root), so that `../shared/mnist` means the same
+    folder in the workspace and in an experiment's copy of it."""
+    if is_url(mirror):
+        return mirror
+    return str(Path(root) / Path(mirror).expanduser())
+
+
 def locate(mirror: str, name: str) -> str:
     """The address of file `name` on `mirror` (a URL, or a local path)."""
     if is_url(mirror):
@@ -219,15 +243,19 @@ def _backoff(first: float, attempt: int, ceiling: float) -> float:
     return min(ceiling, first * 2 ** min(attempt, 64)) if first else 0.0
 
 
-def download_all(config: DataConfig, folder: Path, progress: bool | None = None) -> list[Path]:
-    """Fetch the four MNIST files of `config` into `folder`; returns their paths."""
+def download_all(
+    config: DataConfig, folder: Path, root: Path, progress: bool | None = None
+) -> list[Path]:
+    """Fetch the four MNIST files of `config` into `folder`; returns their paths. A
+    relative local mirror is taken relative to `root` (`project_root`)."""
     folder = Path(folder)
+    mirrors = [resolve_mirror(mirror, root) for mirror in config.mirrors]
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(folder, [entry.name for entry in config.files.entries()])
     return [
         fetch(
             entry,
-            config.mirrors,
+            mirrors,
             folder,
             retries=config.retries,
             backoff_seconds=config.backoff_seconds,
