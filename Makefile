@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-lock
 
-.PHONY: install repro test lint format lock bench docs-pictures
+.PHONY: install repro test test-fast lint format lock bench docs-pictures
 
 # The stamp is a copy of the lock it was installed from: a changed lock reinstalls.
 # Every file is checked against the lock's hashes; then the project itself is installed
@@ -27,6 +27,11 @@ lint: install
 
 test: lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+# The edit-test loop: every test not marked slow (unit tests and short real runs; the
+# real-dvc end-to-end tests are the slow ones). CI runs `make test`.
+test-fast: lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow"
 
 format: install
 	$(BIN)/ruff check --fix .
