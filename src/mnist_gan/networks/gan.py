@@ -16,10 +16,15 @@ import keras
 import numpy as np
 
 from mnist_gan.core.config import ModelConfig
-from mnist_gan.core.errors import restore_hint, unreadable
+from mnist_gan.core.errors import registry_entry, restore_hint, unreadable
 from mnist_gan.core.files import atomic_path, write_json
 from mnist_gan.drawing.sampling import balanced_labels
-from mnist_gan.networks.architectures import Network, build_discriminator, build_generator
+from mnist_gan.networks.architectures import (
+    ARCHITECTURES,
+    Network,
+    build_discriminator,
+    build_generator,
+)
 
 GENERATOR_FILE = "generator.weights.h5"
 DISCRIMINATOR_FILE = "discriminator.weights.h5"
@@ -132,7 +137,9 @@ def load_sampler(folder: Path) -> Network:
     path = folder / CONFIG_FILE
     try:
         description = json.loads(path.read_text(encoding="utf-8"))
-        generator = build_generator(ModelConfig.model_validate(description["model"]))
+        config = ModelConfig.model_validate(description["model"])
+        registry_entry(ARCHITECTURES, config.arch, "model.arch", "architectures.ARCHITECTURES")
+        generator = build_generator(config)
     except Exception as error:  # missing, not JSON, no "model", a config that fails
         raise unreadable(path, error, fix) from None
     averaged = folder / EMA_GENERATOR_FILE
