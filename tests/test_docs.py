@@ -4,6 +4,7 @@ and params.yaml's comments are what the schema generates."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -51,8 +52,6 @@ def test_the_readme_scores_are_the_committed_runs() -> None:
     """Each row equals metrics/eval.json rounded to the digits it shows (when the
     workspace holds the eval.json dvc.lock records: after `dvc pull` or `dvc repro`)."""
     path = REPO_ROOT / "metrics" / "eval.json"
-    import hashlib
-
     if not path.exists() or hashlib.md5(path.read_bytes()).hexdigest() != _locked_md5(
         "metrics/eval.json"
     ):

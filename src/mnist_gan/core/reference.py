@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import sys
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,8 +101,6 @@ def _allowed(key: str, field: FieldInfo) -> str:
         return f"weights {value_bounds}".strip()
     if isinstance(annotation, type):
         return f"{annotation.__name__} {bounds}".strip()
-    if origin in (list, types.UnionType) or annotation is None:
-        return bounds
     return bounds
 
 
@@ -135,8 +132,6 @@ def _cell(value: Any) -> str:
         return "required"
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, list | dict):
-        return f"`{value}`" if value else "`[]`" if isinstance(value, list) else "`{}`"
     return f"`{value}`"
 
 
