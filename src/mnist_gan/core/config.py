@@ -22,7 +22,6 @@ import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -31,6 +30,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
 from mnist_gan.core.errors import QUOTE_CHARS, ParamsError, quote
 
@@ -434,12 +435,58 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
 
 def load_params(path: Path) -> Params:
     """Read and validate params.yaml. Raises ParamsError with a message for the user."""
+    return parse_params(read_params_yaml(Path(path)), str(path))
+
+
+# params.yaml is a few KB and four levels deep; these bound what reading any file costs.
+MAX_PARAMS_BYTES = 256 * 1024
+MAX_NESTING = 32
+
+
+def read_params_yaml(path: Path) -> Any:
+    """The file's YAML content exactly as DVC reads and records it: YAML 1.2 through
+    ruamel.yaml's safe loader (`dvc.utils.serialize.parse_yaml`), so `1e-05` is a
+    number, `010` is ten and `1:30` a string, here as in `dvc.lock`, and a key given
+    twice is an error. Raises ParamsError in one line naming the file and the place."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as file:
+            data = file.read(MAX_PARAMS_BYTES + 1)
     except OSError as error:
         raise ParamsError(f"cannot read {path}: {error.strerror or error}") from None
+    if len(data) > MAX_PARAMS_BYTES:
+        raise ParamsError(
+            f"{path} is larger than {MAX_PARAMS_BYTES // 1024} KiB: not a params file; "
+            "restore it with `git checkout params.yaml`"
+        )
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ParamsError(f"{path} is not valid YAML: {error}") from None
-    return parse_params(raw, str(path))
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ParamsError(
+            f"{path} is not UTF-8 text (byte {data[error.start]:#04x} at offset "
+            f"{error.start}); save it as UTF-8"
+        ) from None
+    yaml = YAML(typ="safe")
+    try:
+        depth = 0
+        for event in yaml.parse(text):
+            depth += isinstance(event, CollectionStartEvent)
+            depth -= isinstance(event, CollectionEndEvent)
+            if depth > MAX_NESTING:
+                raise ParamsError(
+                    f"{path} nests more than {MAX_NESTING} levels deep: not a params "
+                    "file; restore it with `git checkout params.yaml`"
+                )
+        return yaml.load(text)
+    except YAMLError as error:
+        raise ParamsError(
+            f"{path} is not valid YAML: {_yaml_problem(error)}; fix it or restore it "
+            "with `git checkout params.yaml`"
+        ) from None
+
+
+def _yaml_problem(error: YAMLError) -> str:
+    """ "line 3, column 1: found duplicate key "a" ..." on one line, cut short."""
+    problem = " ".join(str(getattr(error, "problem", None) or error).split())
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return where + problem[: 2 * QUOTE_CHARS]
