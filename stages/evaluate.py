@@ -13,7 +13,7 @@ from mnist_gan.core.errors import restore_hint
 from mnist_gan.core.files import read_npy, write_csv, write_json
 from mnist_gan.core.runtime import configure_cpu
 from mnist_gan.data.splits import check_pixels, load_split, to_unit_range
-from mnist_gan.evaluation.classifier import feature_model, load_classifier
+from mnist_gan.evaluation.classifier import check_fit_to_measure, feature_model, load_classifier
 from mnist_gan.evaluation.metrics import class_histogram_rows, classifier_view, evaluate
 
 app = new_app(__doc__)
@@ -47,6 +47,7 @@ def main(
     extractor = feature_model(load_classifier(classifier))
     test, holdout = load_split(data, "test"), load_split(data, "holdout")
     reference = classifier_view(extractor, test.images, config.batch_size, test.labels)
+    check_fit_to_measure(reference.accuracy(), params.classifier.min_test_accuracy, classifier)
 
     generated = classifier_view(extractor, to_unit_range(pixels), config.batch_size, labels)
     result = evaluate(generated, reference, config)

@@ -73,6 +73,7 @@ def test_pipeline_benchmark_times_every_stage_on_a_mirror(tmp_path: Path) -> Non
     tiny = {
         "normalize.holdout": 50,
         "classifier.budget_images": 1,
+        "classifier.min_test_accuracy": 0.0,
         "model.g_width": 4,
         "model.d_width": 4,
         "train.steps": 10,

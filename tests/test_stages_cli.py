@@ -88,8 +88,10 @@ def test_evaluate_scores_one_sample_without_a_holdout_and_says_what_it_skipped(
     (tmp_path / "samples").mkdir()
     np.save(tmp_path / "samples" / "samples.npy", pixels[:1])
     out = tmp_path / "eval.json"
+    untrained = _bad_params(tmp_path, "classifier", "min_test_accuracy", 0.0)  # a fixed view
     process = run_stage(
         "evaluate",
+        "--params", str(untrained),
         "--samples", str(tmp_path / "samples"),
         "--data", str(tmp_path / "data"),
         "--classifier", str(tmp_path / "classifier"),
@@ -133,6 +135,7 @@ def test_a_training_split_of_one_image_runs_every_stage(tmp_path: Path) -> None:
     raw["data"].update({"mirrors": [str(folder)], "files": files})
     raw["normalize"]["holdout"] = 30
     raw["classifier"]["budget_images"] = 1000  # 1,000 epochs of one image: capped at 100
+    raw["classifier"]["min_test_accuracy"] = 0.0  # one image teaches one digit
     raw["model"].update(g_width=4, d_width=4)
     raw["train"].update(steps=4, batch_size=8, log_every=2, sample_every=2, eval_every=2,
                         checkpoint_every=2, steps_per_call=2, eval_samples=10)  # fmt: skip

@@ -159,6 +159,10 @@ class ClassifierConfig(_Section):
     """Adam's learning rate."""
     seed: Seed = 0
     """Seed of the weights, the shuffling and the random shifts."""
+    min_test_accuracy: Annotated[float, Field(ge=0, le=1)] = 0.95
+    """Test accuracy (a fraction) below which the classifier and evaluate stages refuse
+    the classifier. Through a near-chance classifier, FID, coverage and the classifier
+    score measure nothing and can look perfect."""
 
 
 class ModelConfig(_Section):

@@ -33,6 +33,10 @@ class InputFileError(ValueError):
     """A file a stage reads is missing, damaged or not what it should be."""
 
 
+class UnfitClassifierError(ValueError):
+    """The evaluation classifier is too inaccurate for the metrics to mean anything."""
+
+
 class OutputError(RuntimeError):
     """An output could not be written (the disk is full); nothing half-written is left."""
 
@@ -44,6 +48,7 @@ USER_ERRORS = (
     IdxError,
     InputFileError,
     OutputError,
+    UnfitClassifierError,
     FloatingPointError,
 )
 

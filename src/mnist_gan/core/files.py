@@ -9,13 +9,19 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mnist_gan.core.errors import OutputError, restore_hint, short_reason, unreadable
+from mnist_gan.core.errors import (
+    InputFileError,
+    OutputError,
+    restore_hint,
+    short_reason,
+    unreadable,
+)
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 
@@ -126,6 +132,17 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 def write_npy(path: Path, array: np.ndarray) -> None:
     with atomic_path(path, array.nbytes + 128) as tmp:  # 128: the .npy header
         np.save(tmp, array, allow_pickle=False)
+
+
+def require_finite(arrays: Iterable[np.ndarray], path: Path, fix: str) -> None:
+    """InputFileError naming `path` unless every value of `arrays` (e.g. a model's
+    loaded weights) is finite: NaN weights draw black digits and score nonsense."""
+    bad = sum(int(np.size(array) - np.count_nonzero(np.isfinite(array))) for array in arrays)
+    if bad:
+        raise InputFileError(
+            f"{path}: holds {bad:,} non-finite weights (NaN or inf), so it cannot be used "
+            f"(a diverged training?); {fix}"
+        )
 
 
 def read_npy(path: Path, fix: str | None = None) -> np.ndarray:

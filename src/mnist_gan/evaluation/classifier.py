@@ -12,8 +12,8 @@ import numpy as np
 from keras import layers
 
 from mnist_gan.core.config import ClassifierConfig
-from mnist_gan.core.errors import restore_hint, unreadable
-from mnist_gan.core.files import atomic_path, write_json
+from mnist_gan.core.errors import UnfitClassifierError, restore_hint, unreadable
+from mnist_gan.core.files import atomic_path, require_finite, write_json
 from mnist_gan.data.splits import IMAGE_SHAPE, NUM_CLASSES, Split
 
 FEATURES_LAYER = "features"
@@ -100,13 +100,27 @@ def save_classifier(model: keras.Model, folder: Path, summary: dict) -> None:
     write_json(folder / CONFIG_FILE, summary)
 
 
+def check_fit_to_measure(test_accuracy: float, floor: float, source: object) -> None:
+    """UnfitClassifierError unless `test_accuracy` reaches `floor` (fractions; the
+    param classifier.min_test_accuracy), naming the classifier and the fix."""
+    if not test_accuracy >= floor:  # NaN fails too
+        raise UnfitClassifierError(
+            f"{source}: the evaluation classifier's test accuracy is {test_accuracy:.2%}, "
+            f"below classifier.min_test_accuracy ({floor:.2%}): the metrics would measure "
+            "nothing; train it better (a lower classifier.learning_rate or a larger "
+            "classifier.budget_images), then `dvc repro classifier`"
+        )
+
+
 def load_classifier(folder: Path) -> keras.Model:
     """Rebuild the architecture in code and load weights: no deserialized code runs.
-    InputFileError naming the file if the weights are missing or damaged."""
+    InputFileError naming the file if the weights are missing, damaged or not finite."""
+    fix = restore_hint(folder, "classifier")
     model = build_classifier()
     path = Path(folder) / WEIGHTS_FILE
     try:
         model.load_weights(path)
     except Exception as error:  # h5py and Keras raise many types for a bad file
-        raise unreadable(path, error, restore_hint(folder, "classifier")) from None
+        raise unreadable(path, error, fix) from None
+    require_finite(model.get_weights(), path, fix)
     return model

@@ -43,6 +43,10 @@ class ClassifierView:
     probabilities: np.ndarray
     labels: np.ndarray | None = None
 
+    def accuracy(self) -> float:
+        """Fraction of rows whose most probable class is its label, in [0, 1]."""
+        return float(np.mean(np.argmax(self.probabilities, axis=1) == self.labels))
+
 
 def classifier_view(
     extractor: keras.Model, images: np.ndarray, batch_size: int, labels: np.ndarray | None = None
@@ -254,8 +258,7 @@ def label_accuracy(
     labels, or real labels): the fraction the classifier reads as that digit."""
     if candidates.labels is None:
         return {}
-    predicted = np.argmax(candidates.probabilities, axis=1)
-    return {"label_accuracy": float(np.mean(predicted == candidates.labels))}
+    return {"label_accuracy": candidates.accuracy()}
 
 
 def class_histogram_rows(result: dict, reference: ClassifierView) -> list[dict]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from mnist_gan.core.config import ModelConfig
 from mnist_gan.core.errors import registry_entry, restore_hint, unreadable
-from mnist_gan.core.files import atomic_path, write_json
+from mnist_gan.core.files import atomic_path, require_finite, write_json
 from mnist_gan.drawing.sampling import balanced_labels
 from mnist_gan.networks.architectures import (
     ARCHITECTURES,
@@ -148,4 +148,5 @@ def load_sampler(folder: Path) -> Network:
         generator.model.load_weights(path)
     except Exception as error:  # h5py and Keras raise many types for a bad file
         raise unreadable(path, error, fix) from None
+    require_finite(generator.model.get_weights(), path, fix)
     return generator
