@@ -22,13 +22,14 @@ def main(
     ),
 ) -> None:
     """Write `out` as a SavedModel whose `serving_default` signature maps z float32
-    [B, z_dim] and labels int32 [B] to images uint8 [B, 28, 28]."""
+    [B, z_dim] and labels int32 [B] in 0..9 to images uint8 [B, 28, 28]."""
     generator = load_sampler(models)
     export_saved_model(generator, out)
     config = generator.config
     typer.echo(
-        f"wrote {out}/ ({SIGNATURE}: z float32 [B, {config.z_dim}], labels int32 [B]"
-        f"{'' if config.conditional else ' (ignored)'} -> images uint8 [B, 28, 28])"
+        f"wrote {out}/ ({SIGNATURE}: z float32 [B, {config.z_dim}], labels int32 [B] in "
+        f"0..9{'' if config.conditional else ' (checked, then ignored)'} -> images uint8 "
+        "[B, 28, 28])"
     )
 
 

@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mnist_gan.core.config import ModelConfig
 from mnist_gan.core.files import atomic_folder
@@ -34,16 +36,16 @@ import tensorflow as tf
 folder, z_path, labels_path, out_path = sys.argv[1:]
 serve = tf.saved_model.load(folder).signatures["serving_default"]
 z, labels = np.load(z_path), np.load(labels_path)
-images = [
-    serve(z=tf.constant(z[i : i + 7]), labels=tf.constant(labels[i : i + 7]))["images"]
-    for i in range(0, len(z), 7)
-]
-np.save(out_path, np.concatenate([image.numpy() for image in images]))
+# One call, as the sample stage draws them in one batch: another batch size may
+# round a pixel the other way.
+images = serve(z=tf.constant(z), labels=tf.constant(labels))["images"]
+np.save(out_path, images.numpy())
 """
 
 
 def _trained_looking(folder: Path, conditional: bool) -> Path:
     """A small GAN with EMA whose generator weights are spread out, so pixels vary."""
+    keras.utils.set_random_seed(3)
     model = ModelConfig(arch="dcgan", z_dim=8, g_width=4, d_width=4, conditional=conditional)
     gan = build_gan(model, ema=True)
     rng = np.random.default_rng(3)
@@ -121,3 +123,68 @@ def test_a_failed_folder_write_leaves_the_old_folder_and_no_temporary_one(tmp_pa
         (tmp / "new.txt").write_text("new")
     assert sorted(p.name for p in destination.iterdir()) == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# TensorFlow's own command-line runner: it loads the SavedModel in a TF1 session, the
+# way TF Serving's C++ loader restores variables, unlike tf.saved_model.load.
+SAVED_MODEL_CLI = Path(sys.executable).with_name("saved_model_cli")
+
+
+def _saved_model_cli(
+    folder: Path, inputs: dict[str, np.ndarray], outdir: Path
+) -> subprocess.CompletedProcess:
+    """Run `saved_model_cli run` on `folder` with `inputs` (written as .npy files beside
+    `outdir`); its outputs land in `outdir` as <name>.npy."""
+    for name, array in inputs.items():
+        np.save(outdir.parent / f"{name}.npy", array)
+    feeds = ";".join(f"{name}={outdir.parent / name}.npy" for name in inputs)
+    command = [str(SAVED_MODEL_CLI), "run", "--dir", str(folder), "--tag_set", "serve"]
+    command += ["--signature_def", "serving_default", "--inputs", feeds, "--outdir", str(outdir)]
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_saved_model_cli_serves_what_tf_saved_model_load_serves(
+    tmp_path: Path, conditional: bool
+) -> None:
+    """The session-based loader (saved_model_cli, TF Serving) finds every variable."""
+    generator = load_sampler(_trained_looking(tmp_path / "gan", conditional))
+    export_saved_model(generator, tmp_path / "saved_model")
+    z, labels = fixed_latents(7, 12, 8), balanced_labels(12)
+    inputs = {"z": z, "labels": labels}
+    process = _saved_model_cli(tmp_path / "saved_model", inputs, tmp_path / "out")
+    assert process.returncode == 0, process.stderr[-3000:]
+    served = np.load(tmp_path / "out" / "images.npy")
+    serve = tf.saved_model.load(str(tmp_path / "saved_model")).signatures["serving_default"]
+    loaded = serve(z=tf.constant(z), labels=tf.constant(labels))["images"].numpy()
+    assert served.dtype == np.uint8 and served.shape == (12, 28, 28)
+    assert len(np.unique(loaded)) > 20  # a real test: the pixels vary
+    np.testing.assert_array_equal(served, loaded)
+    np.testing.assert_array_equal(served, generate_pixels(generator, z, labels))
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_the_saved_model_refuses_labels_outside_0_to_9(tmp_path: Path, conditional: bool) -> None:
+    """A label of 10 or -1 is an InvalidArgumentError naming 0..9, not a wrapped digit,
+    through tf.saved_model.load and through saved_model_cli; an unconditional model,
+    which ignores labels, checks them the same way."""
+    generator = load_sampler(_trained_looking(tmp_path / "gan", conditional))
+    export_saved_model(generator, tmp_path / "saved_model")
+    serve = tf.saved_model.load(str(tmp_path / "saved_model")).signatures["serving_default"]
+    z = tf.constant(fixed_latents(7, 3, 8))
+    for bad in ([0, 10, 2], [0, -1, 2]):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels must be in 0\.\.9"):
+            serve(z=z, labels=tf.constant(bad, tf.int32))
+    serve(z=z, labels=tf.constant([0, 9, 5], tf.int32))  # the ends of the range are fine
+
+    inputs = {"z": z.numpy(), "labels": np.array([3, 10, -1], np.int32)}
+    process = _saved_model_cli(tmp_path / "saved_model", inputs, tmp_path / "out")
+    assert process.returncode != 0
+    assert "labels must be in 0..9" in process.stderr
+    assert not (tmp_path / "out" / "images.npy").exists()

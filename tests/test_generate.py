@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,20 @@ def test_generate_draws_the_asked_digits_as_the_sample_stage_would(conditional) 
     assert generator.generate(count=12).shape == (12, 28, 28)
 
 
+def test_digits_with_a_count_draw_that_many_of_each_digit_in_turn(conditional) -> None:
+    """digits=[0, 7], count=3 is 0, 0, 0, 7, 7, 7, from the seed's first six latents."""
+    generator = load_digit_generator(conditional)
+    pixels = generator.generate(digits=[0, 7], count=3, seed=5)
+    labels = np.array([0, 0, 0, 7, 7, 7], np.int32)
+    expected = generate_pixels(generator.network, fixed_latents(5, 6, 8), labels)
+    np.testing.assert_array_equal(pixels, expected)
+    eights = generator.generate(digits=[7], count=8, seed=5)
+    assert eights.shape == (8, 28, 28)
+    np.testing.assert_array_equal(
+        eights, generate_pixels(generator.network, fixed_latents(5, 8, 8), np.full(8, 7, np.int32))
+    )
+
+
 def test_truncated_latents_stay_within_the_bound_and_keep_the_seed() -> None:
     z = latents(3, 500, 8, truncation=0.5)
     assert np.abs(z).max() <= 0.5 and z.dtype == np.float32
@@ -71,8 +86,10 @@ def test_a_walk_starts_and_ends_at_the_two_seeds_images(conditional) -> None:
     ("request_", "message"),
     [
         ({"digits": [3, 12]}, "digits must be 0..9, got [12]"),
-        ({"digits": [1], "count": 2}, "either digits or a count"),
-        ({"count": 10**9}, "count must be 1..100,000"),
+        ({"count": 10**12}, "count must be 1..100,000, got 1,000,000,000,000"),
+        ({"count": 0}, "count must be 1..100,000, got 0"),
+        ({"digits": [0, 7], "count": 60_000}, "2 digits x count 60,000 = 120,000 images"),
+        ({"digits": []}, "no digits asked for"),
         ({"truncation": 0.0}, "truncation must be in [0.1, 4.0]"),
     ],
 )
@@ -157,3 +174,45 @@ def test_the_installed_console_script_draws_the_same_digits(conditional, tmp_pat
     errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
     assert failed.returncode == 2 and len(errors) == 1, failed.stderr[-2000:]
     assert "--out must end in .png or .npy" in errors[0] and "Traceback" not in failed.stderr
+
+
+def test_digits_with_a_count_on_the_command_line_give_one_row_per_digit(
+    conditional, tmp_path: Path
+) -> None:
+    """--digits 7 --count 8 is eight 7s; --digits 0,7 --count 3 a grid of two rows of
+    three, each row one digit."""
+    array = tmp_path / "sevens.npy"
+    done = _cli("--model", str(conditional), "--digits", "7", "--count", "8", "--out", str(array))
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = load_digit_generator(conditional).generate(digits=[7], count=8, seed=0)
+    np.testing.assert_array_equal(np.load(array, allow_pickle=False), expected)
+
+    grid = tmp_path / "grid.png"
+    done = _cli("--model", str(conditional), "--digits", "0,7", "--count", "3", "--out", str(grid))
+    assert done.returncode == 0, done.stderr[-2000:]
+    with Image.open(grid) as image:
+        assert image.size == (4 * (3 * 30 + 2), 4 * (2 * 30 + 2))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--count", str(10**12)), "count must be 1..100,000, got 1,000,000,000,000"),
+        (("--digits", "0,7", "--count", "60000"), "2 digits x count 60,000 = 120,000 images"),
+        (("--count", "5000"), "a .png grid holds at most 1,000 images"),
+        (("--interpolate", "1", "2", "--steps", str(10**9)), "steps must be 2..1000"),
+    ],
+)
+def test_a_huge_count_is_refused_before_the_model_is_even_read(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    """The request is checked first, so the error is about the count, not the missing
+    model folder, and comes in one line without allocating anything for it."""
+    started = time.monotonic()
+    failed = _cli("--model", str(tmp_path / "nowhere"), *args, "--out", str(tmp_path / "x.png"))
+    seconds = time.monotonic() - started
+    assert failed.returncode == 2, failed.stderr[-2000:]
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], failed.stderr[-2000:]
+    assert "Traceback" not in failed.stderr and not (tmp_path / "x.png").exists()
+    assert seconds < 60  # start-up only: importing TensorFlow

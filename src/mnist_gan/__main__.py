@@ -19,10 +19,17 @@ from mnist_gan.core.cli import command, new_app
 from mnist_gan.core.errors import ParamsError, quote
 from mnist_gan.core.files import write_npy
 from mnist_gan.drawing.pictures import PICTURE_SCALE, image_grid, save_png, upscale
-from mnist_gan.serving.generate import TRUNCATION_RANGE, load_digit_generator
+from mnist_gan.serving.generate import (
+    TRUNCATION_RANGE,
+    check_steps,
+    check_truncation,
+    image_count,
+    load_digit_generator,
+)
 
 app = new_app(__doc__)
 GRID_COLS = 10
+MAX_GRID_IMAGES = 1000  # a .png grid's digits: 14 MB of pixels at PICTURE_SCALE 4
 
 
 @app.callback()
@@ -57,7 +64,10 @@ def generate(
     digits: Annotated[
         str | None, typer.Option(help="Digits to draw, e.g. 0,1,7 (conditional models).")
     ] = None,
-    count: Annotated[int | None, typer.Option(help="How many images (default 16).")] = None,
+    count: Annotated[
+        int | None,
+        typer.Option(help="How many images (default 16); with --digits, how many of each."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the latents.", min=0)] = 0,
     truncation: Annotated[
         float | None,
@@ -69,19 +79,34 @@ def generate(
     ] = None,
     steps: Annotated[int, typer.Option(help="Images in the walk.")] = 10,
 ) -> None:
-    """Draw digits (or a latent walk) and write them to --out."""
+    """Draw digits (or a latent walk) and write them to --out. --digits 0,7 --count 3
+    draws three 0s then three 7s, a grid with one row per digit."""
     if out.suffix not in {".png", ".npy"}:
         raise ParamsError(f"--out must end in .png or .npy, got {quote(str(out))}")
-    generator = load_digit_generator(model)
+    chosen = _digits(digits)
+    # The whole request is checked before the model is read or anything is allocated.
     if interpolate is not None:
-        chosen = _digits(digits) or [None]
+        chosen = chosen or [None]
         if len(chosen) != 1:
             raise ParamsError("a walk keeps one digit: give --digits a single digit")
-        pixels = generator.interpolate(*interpolate, steps=steps, digit=chosen[0])
-        cols = len(pixels)
+        if chosen[0] is not None:
+            image_count(chosen, None)  # the digit's range
+        check_steps(steps)
+        total = cols = steps
     else:
-        pixels = generator.generate(_digits(digits), count, seed, truncation)
-        cols = min(len(pixels), GRID_COLS)
+        check_truncation(truncation)
+        total = image_count(chosen, count)
+        cols = count if chosen and count else min(total, GRID_COLS)
+    if out.suffix == ".png" and total > MAX_GRID_IMAGES:
+        raise ParamsError(
+            f"a .png grid holds at most {MAX_GRID_IMAGES:,} images, asked for {total:,}; "
+            "write a .npy array for more"
+        )
+    generator = load_digit_generator(model)
+    if interpolate is not None:
+        pixels = generator.interpolate(*interpolate, steps=steps, digit=chosen[0])
+    else:
+        pixels = generator.generate(chosen, count, seed, truncation)
     _save(out, pixels, cols)
     typer.echo(f"wrote {len(pixels)} images to {out}")
 

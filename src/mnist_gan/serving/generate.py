@@ -4,6 +4,7 @@ API and the `generate` command (`python -m mnist_gan generate --help`).
     from mnist_gan.serving.generate import load_digit_generator
     generator = load_digit_generator("models/gan")
     digits = generator.generate(digits=[0, 1, 7], seed=0)  # uint8 [3, 28, 28]
+    sevens = generator.generate(digits=[7], count=8, seed=0)  # uint8 [8, 28, 28]
 
 A model folder is what the train stage writes (`models/gan/`: `gan.json` and the
 weights); the networks are rebuilt from this project's code, so it needs this project.
@@ -25,7 +26,48 @@ from mnist_gan.networks.architectures import Network
 from mnist_gan.networks.gan import load_sampler
 
 MAX_COUNT = 100_000  # images per call: 78 MB of pixels
+MAX_STEPS = 1000  # images in a walk
+DEFAULT_COUNT = 16
 TRUNCATION_RANGE = (0.1, 4.0)  # below 0.1 the rejection sampling takes too many rounds
+
+
+def image_count(digits: list[int] | None, count: int | None) -> int:
+    """How many images a request draws, checked before anything is allocated for it:
+    `count` of each of `digits` when both are given, one per digit, `count`, or 16.
+    ParamsError, one line naming the limit, for a count outside 1..MAX_COUNT, a total
+    above it, no digits or a digit outside 0..9."""
+    if count is not None and not 1 <= count <= MAX_COUNT:
+        raise ParamsError(f"count must be 1..{MAX_COUNT:,}, got {count:,}")
+    if digits is None:
+        return DEFAULT_COUNT if count is None else count
+    if not digits:
+        raise ParamsError("no digits asked for")
+    bad = [d for d in digits if not 0 <= d < NUM_CLASSES]
+    if bad:
+        raise ParamsError(f"digits must be 0..9, got {bad[:10]}")
+    if count is None:
+        if len(digits) > MAX_COUNT:
+            raise ParamsError(f"at most {MAX_COUNT:,} digits per call, got {len(digits):,}")
+        return len(digits)
+    total = len(digits) * count
+    if total > MAX_COUNT:
+        raise ParamsError(
+            f"{len(digits)} digits x count {count:,} = {total:,} images, more than the "
+            f"{MAX_COUNT:,} a call draws; ask for fewer"
+        )
+    return total
+
+
+def check_steps(steps: int) -> None:
+    """ParamsError unless a walk's `steps` is 2..MAX_STEPS."""
+    if not 2 <= steps <= MAX_STEPS:
+        raise ParamsError(f"steps must be 2..{MAX_STEPS}, got {steps:,}")
+
+
+def check_truncation(truncation: float | None) -> None:
+    low, high = TRUNCATION_RANGE
+    if truncation is not None and not low <= truncation <= high:
+        raise ParamsError(f"truncation must be in [{low}, {high}], got {truncation}")
 
 
 def latents(seed: int, count: int, z_dim: int, truncation: float | None = None) -> np.ndarray:
@@ -54,25 +96,15 @@ class DigitGenerator:
         return self.network.config.conditional
 
     def _labels(self, digits: list[int] | None, count: int | None) -> np.ndarray:
-        if digits is not None and count is not None:
-            raise ParamsError("ask for either digits or a count, not both")
-        if digits is not None:
-            if not self.conditional:
-                raise ParamsError(
-                    "this model is unconditional (model.conditional: false): it cannot be "
-                    "asked for digits; ask for a count instead"
-                )
-            bad = [d for d in digits if not 0 <= d < NUM_CLASSES]
-            if bad:
-                raise ParamsError(f"digits must be 0..9, got {bad[:10]}")
-            if not digits:
-                raise ParamsError("no digits asked for")
-            labels = np.asarray(digits, np.int32)
-        else:
-            labels = balanced_labels(16 if count is None else count)
-        if not 1 <= len(labels) <= MAX_COUNT:
-            raise ParamsError(f"count must be 1..{MAX_COUNT:,}, got {len(labels):,}")
-        return labels
+        total = image_count(digits, count)  # before anything of that size exists
+        if digits is None:
+            return balanced_labels(total)
+        if not self.conditional:
+            raise ParamsError(
+                "this model is unconditional (model.conditional: false): it cannot be "
+                "asked for digits; ask for a count instead"
+            )
+        return np.repeat(np.asarray(digits, np.int32), 1 if count is None else count)
 
     def generate(
         self,
@@ -81,10 +113,14 @@ class DigitGenerator:
         seed: int = 0,
         truncation: float | None = None,
     ) -> np.ndarray:
-        """uint8 [N, 28, 28] in 0..255: one image per entry of `digits` (a conditional
-        model), or `count` images (16 by default; a conditional model's cycle through
-        0..9)."""
-        _check_truncation(truncation)
+        """uint8 [N, 28, 28] in 0..255 from the first N latents of `seed`:
+        - digits only (a conditional model): one image per entry of `digits`;
+        - digits and count: `count` of each digit in turn (digits=[0, 7], count=3 is
+          0, 0, 0, 7, 7, 7);
+        - count only: `count` images (a conditional model's cycle through 0..9);
+        - neither: 16 images, as count=16.
+        At most MAX_COUNT images in all."""
+        check_truncation(truncation)
         labels = self._labels(digits, count)
         z = latents(seed, len(labels), self.network.config.z_dim, truncation)
         return generate_pixels(self.network, z, labels)
@@ -95,8 +131,7 @@ class DigitGenerator:
         """uint8 [steps, 28, 28]: the spherical walk between the latents of two seeds
         (each seed's first latent, as `generate(seed=...)` draws it), all of one digit
         (a conditional model; 0 unless given)."""
-        if not 2 <= steps <= 1000:
-            raise ParamsError(f"steps must be 2..1000, got {steps}")
+        check_steps(steps)
         if digit is not None or self.conditional:  # checks the digit, or refuses one
             self._labels([0 if digit is None else digit], None)
         labels = np.full(steps, digit or 0, np.int32)
@@ -104,12 +139,6 @@ class DigitGenerator:
         start, end = (latents(seed, 1, z_dim).astype(np.float64) for seed in (seed_a, seed_b))
         walk = slerp(start, end, steps)[0].astype(np.float32)  # [steps, z_dim]
         return generate_pixels(self.network, walk, labels)
-
-
-def _check_truncation(truncation: float | None) -> None:
-    low, high = TRUNCATION_RANGE
-    if truncation is not None and not low <= truncation <= high:
-        raise ParamsError(f"truncation must be in [{low}, {high}], got {truncation}")
 
 
 def load_digit_generator(folder: Path | str = "models/gan") -> DigitGenerator:
