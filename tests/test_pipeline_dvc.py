@@ -270,36 +270,31 @@ def publish(repo: Repo, tmp_path: Path) -> Path:
     return origin
 
 
-def _in_remote(remote: Path, md5: str) -> bool:
-    return (remote / "files" / "md5" / md5[:2] / md5[2:]).exists()
-
-
-def _out_md5s(root: Path, stage: str) -> dict[str, str]:
-    lock = yaml.safe_load((root / "dvc.lock").read_text())
-    return {out["path"]: out["md5"] for out in lock["stages"][stage]["outs"]}
-
-
-def test_a_fresh_clone_pulls_every_output_but_the_checkpoint_and_has_nothing_to_run(
+def test_a_fresh_clone_pulls_every_output_and_has_nothing_to_run(
     repo: Repo, tmp_path: Path
 ) -> None:
+    """Plain `dvc pull`, `dvc status` and `dvc repro` on a real fresh clone, no flags:
+    the training checkpoint is a working folder, not an output, so nothing is missing."""
     publish(repo, tmp_path)
-    train_outs = _out_md5s(repo.root, "train")
-    # The checkpoint is for resuming on this machine only (push: false).
-    assert not _in_remote(tmp_path / "dvc-remote", train_outs["checkpoints/train"])
-    assert _in_remote(tmp_path / "dvc-remote", train_outs["models/gan"])
+    assert "checkpoints/train" not in {out for outs in _all_outs(repo.root) for out in outs}
+    assert (repo.root / "checkpoints/train/checkpoint.npz").exists()  # yet it is written
 
     clone = Repo(tmp_path / "clone")
     repo.run("git", "clone", "-q", str(repo.root), str(clone.root))
-    plain = clone.dvc("pull", check=False)
-    assert plain.returncode != 0 and "checkpoints/train" in plain.stderr  # why the flag
-    clone.dvc("pull", "--allow-missing")
+    clone.dvc("pull")
     for output in ("samples/samples.npy", "metrics/eval.json", "models/gan/gan.json"):
         assert (clone.root / output).read_bytes() == (repo.root / output).read_bytes()
     assert (clone.root / "figures/losses.png").read_bytes() == (
         repo.root / "figures/losses.png"
     ).read_bytes()
-    assert "Running stage" not in clone.dvc("repro", "--allow-missing").stdout
-    assert set(json.loads(clone.dvc("status", "--json").stdout)) == {"train"}  # checkpoint
+    assert json.loads(clone.dvc("status", "--json").stdout) == {}
+    assert "Running stage" not in clone.dvc("repro").stdout
+    assert not (clone.root / "checkpoints/train").exists()
+
+
+def _all_outs(root: Path) -> list[list[str]]:
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    return [[out["path"] for out in stage["outs"]] for stage in lock["stages"].values()]
 
 
 def test_registered_artifacts_are_fetched_by_name_and_stage_from_a_bare_repo(
@@ -354,15 +349,11 @@ def test_experiments_pushed_from_one_clone_are_pulled_and_applied_in_another(
         assert data["params"]["params.yaml"]["data"]["sample"]["count"] == 100
         assert "fid" in data["metrics"]["metrics/eval.json"]["data"]
 
-        # apply brings params and dvc.lock and checks out every output it has; only
-        # the checkpoint, never pushed, is reported missing (DVC has no flag for it).
-        applied = other.dvc("exp", "apply", "fewer-samples", check=False)
-        assert "checkpoints/train" in applied.stderr, applied.stderr
-        assert "samples/" not in applied.stderr
-        other.dvc("pull", "--allow-missing")
+        # apply brings params and dvc.lock and checks out every output, with no flag
+        other.dvc("exp", "apply", "fewer-samples")
         assert (other.root / "samples/samples.npy").read_bytes() == made
         assert np.load(other.root / "samples/samples.npy").shape == (100, 28, 28)
-        assert "Running stage" not in other.dvc("repro", "--allow-missing").stdout
+        assert "Running stage" not in other.dvc("repro").stdout
     finally:
         repo.run("git", "checkout", "--", "params.yaml", "dvc.lock")
         repo.dvc("checkout", "--force")

@@ -3,8 +3,11 @@ logs, divergence, and which checkpoints it resumes and why."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +148,32 @@ def test_a_nan_loss_stops_training_with_the_steps_named(tmp_path: Path) -> None:
     data.images[:] = np.nan  # every real batch is NaN, so the discriminator loss is too
     with pytest.raises(FloatingPointError, match="diverged between steps 0 and 3"):
         _run(tmp_path, data=data)
+
+
+def test_every_logged_step_signals_the_live_views(tmp_path: Path, monkeypatch) -> None:
+    """DVCLive's step-completed signal (.dvc/tmp/exps/run/DVCLIVE_STEP_COMPLETED under
+    the DVC root), which the VS Code extension and Studio refresh on, is written as
+    training logs and removed when the run ends; the summary keeps the last step."""
+    root = tmp_path / "project"
+    signal = root / ".dvc" / "tmp" / "exps" / "run" / "DVCLIVE_STEP_COMPLETED"
+    monkeypatch.setenv("DVC_ROOT", str(root))
+    seen: set[int] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            with contextlib.suppress(OSError, ValueError):
+                seen.add(json.loads(signal.read_text())["step"])
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        _run(tmp_path, TRAIN.model_copy(update={"steps": 120, "log_every": 4}))
+    finally:
+        done.set()
+        watcher.join()
+    assert seen and seen <= set(range(4, 121, 2)), seen
+    assert not signal.exists()
+    summary = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert summary["step"] == 120

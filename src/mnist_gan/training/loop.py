@@ -106,14 +106,17 @@ class TrainedGAN:
 
 
 def _write(live: Live, event: Event, grids: list[np.ndarray]) -> None:
-    """Send one event to DVCLive: a grid as a per-step image, values as metrics."""
+    """Send one event to DVCLive: a grid as a per-step image, values as metrics, then
+    mark the step complete (`next_step`), the signal on which the VS Code extension
+    and Studio refresh a running or queued experiment."""
     live.step = event.step
     if isinstance(event, Sampled):
         live.log_image(f"grid/{event.step:07d}.png", upscale(grids[event.grid], PICTURE_SCALE))
-        return
-    for name, value in event.values.items():
-        live.log_metric(event.prefix + name, value)
-    live.sync()
+    else:
+        for name, value in event.values.items():
+            live.log_metric(event.prefix + name, value)
+    live.next_step()
+    live.step = event.step  # next_step counts one on; the summary keeps the event's step
 
 
 def _resume(folder: Path, identity: dict[str, str], trainer: GANTrainer) -> Checkpoint:
