@@ -10,10 +10,11 @@ from dvclive.keras import DVCLiveCallback
 
 from mnist_gan.core.cli import ParamsPath, PreparedData, command, new_app
 from mnist_gan.core.config import load_params
-from mnist_gan.core.files import write_json
+from mnist_gan.core.files import DVCLIVE_ENTRIES, claim_folder, claim_output, write_json
 from mnist_gan.core.runtime import configure_cpu, seed_everything
 from mnist_gan.data.splits import load_split
 from mnist_gan.evaluation.classifier import (
+    CLASSIFIER_FILES,
     accuracy,
     build_classifier,
     check_fit_to_measure,
@@ -44,6 +45,9 @@ def main(
     set (eval/; reported only, nothing is chosen by it)."""
     params = load_params(params_file)
     config = params.classifier
+    claim_folder(out, CLASSIFIER_FILES, "--out")
+    claim_folder(live_dir, DVCLIVE_ENTRIES, "--live-dir")
+    claim_output(metrics, "--metrics")
     configure_cpu(params.cpu)  # before TensorFlow runs anything
     train, test = load_split(data, "train"), load_split(data, "test")
     seed_everything(config.seed)

@@ -8,6 +8,7 @@ import typer
 
 from mnist_gan.core.cli import ParamsPath, ProgressBar, command, new_app
 from mnist_gan.core.config import load_params
+from mnist_gan.core.files import claim_folder, keep_only
 from mnist_gan.data.download import download_all, project_root
 
 app = new_app(__doc__)
@@ -23,8 +24,11 @@ def main(
     once its md5 matches. A relative local mirror is relative to the project root (for
     a queued experiment too, which DVC runs in a copy under .dvc/tmp/exps/)."""
     config = load_params(params_file).data
+    names = [entry.name for entry in config.files.entries()]
+    claim_folder(out, names, "--out")
     for path in download_all(config, out, project_root(Path.cwd()), progress=progress):
         typer.echo(f"verified {path}")
+    keep_only(out, names)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import typer
 from mnist_gan.core.cli import ClassifierFolder, ParamsPath, PreparedData, command, new_app
 from mnist_gan.core.config import load_params
 from mnist_gan.core.errors import restore_hint
-from mnist_gan.core.files import read_npy, write_csv, write_json
+from mnist_gan.core.files import claim_output, read_npy, write_csv, write_json
 from mnist_gan.core.runtime import configure_cpu
 from mnist_gan.data.splits import check_pixels, load_split, to_unit_range
 from mnist_gan.evaluation.classifier import check_fit_to_measure, feature_model, load_classifier
@@ -39,6 +39,8 @@ def main(
     for the holdout images, all against the test set."""
     params = load_params(params_file)
     config = params.evaluate
+    claim_output(out, "--out")
+    claim_output(histogram, "--histogram")
     configure_cpu(params.cpu)  # before TensorFlow runs anything
     fix = restore_hint(samples, "sample")
     pixels = check_pixels(read_npy(samples / "samples.npy", fix), str(samples / "samples.npy"))

@@ -8,8 +8,9 @@ import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
 from mnist_gan.core.cli import GanFolder, command, new_app
+from mnist_gan.core.files import claim_folder
 from mnist_gan.networks.gan import load_sampler
-from mnist_gan.serving.export import SIGNATURE, export_saved_model
+from mnist_gan.serving.export import SAVED_MODEL_ENTRIES, SIGNATURE, export_saved_model
 
 app = new_app(__doc__)
 
@@ -23,6 +24,7 @@ def main(
 ) -> None:
     """Write `out` as a SavedModel whose `serving_default` signature maps z float32
     [B, z_dim] and labels int32 [B] in 0..9 to images uint8 [B, 28, 28]."""
+    claim_folder(out, SAVED_MODEL_ENTRIES, "--out")
     generator = load_sampler(models)
     export_saved_model(generator, out)
     config = generator.config

@@ -9,7 +9,8 @@ import _bootstrap  # noqa: F401  (this checkout's src/ first on sys.path)
 import typer
 
 from mnist_gan.core.cli import command, new_app
-from mnist_gan.evaluation.figures import draw_figures, load_run
+from mnist_gan.core.files import claim_folder, keep_only
+from mnist_gan.evaluation.figures import FIGURES, draw_figures, load_run
 
 app = new_app(__doc__)
 
@@ -28,8 +29,10 @@ def main(
     out: Annotated[Path, typer.Option(help="Folder for the figures.")] = Path("figures"),
 ) -> None:
     """Write one PNG per figure in mnist_gan.figures.FIGURES to `out`."""
+    claim_folder(out, [f"{name}.png" for name in FIGURES], "--out")
     logged = load_run(train_live, classifier_live, eval_metrics)
     paths = draw_figures(logged, out)
+    keep_only(out, [path.name for path in paths])
     typer.echo(f"wrote {', '.join(path.name for path in paths)} to {out}/")
 
 

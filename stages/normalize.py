@@ -8,10 +8,12 @@ import typer
 
 from mnist_gan.core.cli import ParamsPath, command, new_app
 from mnist_gan.core.config import load_params
+from mnist_gan.core.files import claim_folder, keep_only
 from mnist_gan.data.idx import load_idx_pair
 from mnist_gan.data.splits import Split, save_split, split_holdout, to_unit_range
 
 app = new_app(__doc__)
+SPLITS = ("train", "holdout", "test")
 
 
 @command(app)
@@ -23,6 +25,8 @@ def main(
     """Write train/holdout/test splits: images float32 [N, 28, 28, 1] in [-1, 1] and
     labels uint8 [N]. The holdout is the last normalize.holdout training images."""
     params = load_params(params_file)
+    names = [f"{split}_{kind}.npy" for split in SPLITS for kind in ("images", "labels")]
+    claim_folder(out, names, "--out")
     files = params.data.files
     train_pixels, train_labels = load_idx_pair(
         raw / files.train_images.name, raw / files.train_labels.name
@@ -39,6 +43,7 @@ def main(
     for name, split in splits.items():
         save_split(out, name, split)
         typer.echo(f"{name}: {len(split.labels)} images")
+    keep_only(out, names)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import typer
 from mnist_gan.core.cli import GanFolder, ParamsPath, command, new_app
 from mnist_gan.core.config import load_params
 from mnist_gan.core.errors import restore_hint
-from mnist_gan.core.files import read_npy, write_npy
+from mnist_gan.core.files import claim_folder, keep_only, read_npy, write_npy
 from mnist_gan.core.runtime import configure_cpu
 from mnist_gan.data.splits import NUM_CLASSES
 from mnist_gan.drawing.pictures import PICTURE_SCALE, image_grid, save_gif, save_png, upscale
@@ -24,6 +24,9 @@ from mnist_gan.drawing.sampling import (
 from mnist_gan.networks.gan import PROGRESS_FILE, load_sampler
 
 app = new_app(__doc__)
+CONDITIONAL_ONLY = ("class_grid.png", "labels.npy")
+UNCONDITIONAL_FILES = ("grid.png", "interpolation.png", "progress.gif", "samples.npy")
+SAMPLE_FILES = UNCONDITIONAL_FILES + CONDITIONAL_ONLY
 
 
 @command(app)
@@ -41,6 +44,7 @@ def main(
     class_grid.png holds one row per digit (sample.class_grid_cols columns)."""
     params = load_params(params_file)
     config = params.sample
+    claim_folder(out, SAMPLE_FILES, "--out")
     configure_cpu(params.cpu)  # before TensorFlow runs anything
     generator = load_sampler(models)
     fix = restore_hint(models, "train")
@@ -78,6 +82,7 @@ def main(
     write_npy(out / "samples.npy", samples)
     if conditional:  # the labels asked for, which evaluate's label_accuracy checks
         write_npy(out / "labels.npy", balanced_labels(config.count))
+    keep_only(out, SAMPLE_FILES if conditional else UNCONDITIONAL_FILES)
     typer.echo(f"wrote {len(samples)} samples and the pictures to {out}/")
 
 

@@ -16,11 +16,12 @@ from mnist_gan.core.cli import (
     new_app,
 )
 from mnist_gan.core.config import load_params
-from mnist_gan.core.files import write_npy
+from mnist_gan.core.files import DVCLIVE_ENTRIES, claim_folder, keep_only, write_npy
 from mnist_gan.core.runtime import configure_cpu, make_strategy, output_folders
 from mnist_gan.core.sources import code_digest, project_sources
 from mnist_gan.data.splits import load_split
-from mnist_gan.networks.gan import PROGRESS_FILE, save_gan
+from mnist_gan.networks.gan import GAN_FILES, PROGRESS_FILE, save_gan
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE
 from mnist_gan.training.choices import check_choices
 from mnist_gan.training.loop import RunFolders, TrainingRun, train_gan
 
@@ -48,6 +49,9 @@ def main(
     set every train.eval_every, a checkpoint every train.checkpoint_every, which a rerun
     with the same params, data, code and libraries resumes from."""
     params = load_params(params_file)
+    claim_folder(out, GAN_FILES, "--out")
+    claim_folder(live_dir, DVCLIVE_ENTRIES, "--live-dir")
+    claim_folder(checkpoints, [CHECKPOINT_FILE], "--checkpoints")
     configure_cpu(params.cpu)  # before TensorFlow runs anything
     check_choices(params.model, params.train)
     strategy = make_strategy(params.train.strategy)  # before any other TF work
@@ -62,8 +66,9 @@ def main(
         progress,
     )
     description = {"model": params.model.model_dump(), "train": params.train.model_dump()}
-    save_gan(result.gan, out, {**description, "final": result.final})
+    written = save_gan(result.gan, out, {**description, "final": result.final})
     write_npy(out / PROGRESS_FILE, result.grids)
+    keep_only(out, [*written, PROGRESS_FILE])
 
 
 if __name__ == "__main__":

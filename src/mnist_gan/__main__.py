@@ -17,7 +17,7 @@ import typer
 
 from mnist_gan.core.cli import command, new_app
 from mnist_gan.core.errors import ParamsError, quote
-from mnist_gan.core.files import write_npy
+from mnist_gan.core.files import claim_output, write_npy
 from mnist_gan.drawing.pictures import PICTURE_SCALE, image_grid, save_png, upscale
 from mnist_gan.serving.generate import (
     TRUNCATION_RANGE,
@@ -83,6 +83,7 @@ def generate(
     draws three 0s then three 7s, a grid with one row per digit."""
     if out.suffix not in {".png", ".npy"}:
         raise ParamsError(f"--out must end in .png or .npy, got {quote(str(out))}")
+    claim_output(out, "--out")
     chosen = _digits(digits)
     # The whole request is checked before the model is read or anything is allocated.
     if interpolate is not None:

@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 from mnist_gan.core.errors import (
     InputFileError,
     OutputError,
+    quote,
     restore_hint,
     short_reason,
     unreadable,
@@ -52,6 +53,69 @@ def _umask() -> int:
     return mask
 
 
+# What DVCLive writes in its folder when logging without dvc.yaml, report or params.
+DVCLIVE_ENTRIES = ("metrics.json", "plots")
+TEMPORARY_PREFIX = ".tmp-"  # atomic_path's and atomic_folder's names: a killed write's
+
+
+def _refuse_link(path: Path, option: str) -> Path:
+    """Writing over a symbolic link would either replace the link or write through it,
+    into whatever it points at (DVC's cache, say): neither is what anyone asked for."""
+    path = Path(path)
+    if path.is_symlink():
+        raise OutputError(
+            f"{path} is a symbolic link; nothing was written. Give {option} a real path "
+            "(remove the link, or `dvc unprotect` it if DVC made it)"
+        )
+    return path
+
+
+def claim_output(path: Path, option: str) -> Path:
+    """Check, before any work, that the stage may write the file `path`: not a folder,
+    not a symbolic link. OutputError naming the path and the option."""
+    path = _refuse_link(path, option)
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give {option} a file path")
+    return path
+
+
+def claim_folder(folder: Path, owned: Collection[str], option: str) -> Path:
+    """Check, before any work, that the stage may write the folder `folder`: absent, or
+    a real folder whose entries are all names the stage writes (`owned`) or a killed
+    write's temporaries. A folder holding anything else (a file the user put there, a
+    params.yaml) is refused in one line, never emptied. Returns `folder`."""
+    folder = _refuse_link(folder, option)
+    if not folder.exists():
+        return folder
+    if not folder.is_dir():
+        raise OutputError(f"{folder} is a file, not a folder; give {option} a folder")
+    foreign = sorted(
+        entry.name
+        for entry in folder.iterdir()
+        if entry.name not in owned and not entry.name.startswith(TEMPORARY_PREFIX)
+    )
+    if foreign:
+        named = ", ".join(quote(name) for name in foreign[:3])
+        more = f" and {len(foreign) - 3:,} more" if len(foreign) > 3 else ""
+        raise OutputError(
+            f"{folder} holds files this stage does not write ({named}{more}); nothing was "
+            f"changed. Give {option} a new or empty folder, or move them away"
+        )
+    return folder
+
+
+def keep_only(folder: Path, written: Collection[str]) -> None:
+    """After a run wrote `written` into `folder` (checked by claim_folder), remove every
+    other entry: an earlier run's files (per-digit pictures of another model, say) and
+    killed writes' temporaries, so the folder holds only what this run wrote."""
+    for entry in Path(folder).iterdir():
+        if entry.name not in written:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(destination: Path, needed_bytes: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `destination`; rename it into place on success.
@@ -62,9 +126,11 @@ def atomic_path(destination: Path, needed_bytes: int | None = None) -> Iterator[
     ends with the destination's name, for writers that check suffixes.
     """
     destination = Path(destination)
+    if destination.is_dir() and not destination.is_symlink():
+        raise OutputError(f"{destination} is a folder; give a file path there instead")
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=".tmp-", suffix=f"-{destination.name}", dir=destination.parent
+        prefix=TEMPORARY_PREFIX, suffix=f"-{destination.name}", dir=destination.parent
     )
     os.close(fd)
     tmp = Path(tmp_name)
@@ -96,7 +162,9 @@ def atomic_folder(destination: Path) -> Iterator[Path]:
     for stale in destination.parent.glob(f".tmp-*-{destination.name}*"):  # a killed run's
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(
-        tempfile.mkdtemp(prefix=".tmp-", suffix=f"-{destination.name}", dir=destination.parent)
+        tempfile.mkdtemp(
+            prefix=TEMPORARY_PREFIX, suffix=f"-{destination.name}", dir=destination.parent
+        )
     )
     old = tmp.with_name(tmp.name + ".old")
     try:

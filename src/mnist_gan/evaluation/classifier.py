@@ -19,6 +19,7 @@ from mnist_gan.data.splits import IMAGE_SHAPE, NUM_CLASSES, Split
 FEATURES_LAYER = "features"
 WEIGHTS_FILE = "classifier.weights.h5"
 CONFIG_FILE = "classifier.json"
+CLASSIFIER_FILES = (WEIGHTS_FILE, CONFIG_FILE)
 
 
 def build_classifier() -> keras.Model:

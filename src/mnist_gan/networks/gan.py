@@ -31,6 +31,8 @@ DISCRIMINATOR_FILE = "discriminator.weights.h5"
 EMA_GENERATOR_FILE = "generator_ema.weights.h5"
 CONFIG_FILE = "gan.json"
 PROGRESS_FILE = "progress_grids.npy"
+# Every file the train stage may write in its model folder.
+GAN_FILES = (GENERATOR_FILE, DISCRIMINATOR_FILE, EMA_GENERATOR_FILE, CONFIG_FILE, PROGRESS_FILE)
 
 
 @dataclass
@@ -111,10 +113,10 @@ def recalibrate_batch_norm(
             layer.momentum = momentum
 
 
-def save_gan(gan: GAN, folder: Path, description: dict) -> None:
+def save_gan(gan: GAN, folder: Path, description: dict) -> list[str]:
     """Write the networks' weights (the generator, the discriminator and, with EMA, the
     averaged generator) and `gan.json`, which must hold the "model" config the
-    generators are rebuilt from."""
+    generators are rebuilt from; returns the names written."""
     folder = Path(folder)
     networks = [(gan.generator, GENERATOR_FILE), (gan.discriminator, DISCRIMINATOR_FILE)]
     if gan.ema_generator is not None:
@@ -126,6 +128,7 @@ def save_gan(gan: GAN, folder: Path, description: dict) -> None:
     if gan.ema_generator is None and stale.exists():
         stale.unlink()  # from an earlier run with EMA: it would be sampled instead
     write_json(folder / CONFIG_FILE, description)
+    return [name for _, name in networks] + [CONFIG_FILE]
 
 
 def load_sampler(folder: Path) -> Network:

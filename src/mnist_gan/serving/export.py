@@ -23,6 +23,8 @@ from mnist_gan.data.splits import IMAGE_SHAPE, NUM_CLASSES
 from mnist_gan.networks.architectures import Network
 
 SIGNATURE = "serving_default"
+# What a SavedModel folder holds; the export replaces the folder whole.
+SAVED_MODEL_ENTRIES = ("saved_model.pb", "fingerprint.pb", "variables", "assets")
 FINGERPRINT_FILE = "fingerprint.pb"
 LABELS_MESSAGE = f"labels must be in 0..{NUM_CLASSES - 1}"
 
