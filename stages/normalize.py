@@ -10,7 +10,13 @@ from mnist_gan.core.cli import ParamsPath, command, new_app
 from mnist_gan.core.config import load_params
 from mnist_gan.core.files import claim_folder, keep_only
 from mnist_gan.data.idx import load_idx_pair
-from mnist_gan.data.splits import Split, save_split, split_holdout, to_unit_range
+from mnist_gan.data.splits import (
+    Split,
+    check_disjoint,
+    save_split,
+    split_holdout,
+    to_unit_range,
+)
 
 app = new_app(__doc__)
 SPLITS = ("train", "holdout", "test")
@@ -34,6 +40,7 @@ def main(
     test_pixels, test_labels = load_idx_pair(
         raw / files.test_images.name, raw / files.test_labels.name
     )
+    check_disjoint(train_pixels, test_pixels, str(raw))
     train, holdout = split_holdout(train_pixels, train_labels, params.normalize.holdout)
     splits = {
         "train": train,

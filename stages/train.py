@@ -19,7 +19,7 @@ from mnist_gan.core.config import load_params
 from mnist_gan.core.files import DVCLIVE_ENTRIES, claim_folder, keep_only, write_npy
 from mnist_gan.core.runtime import configure_cpu, make_strategy, output_folders
 from mnist_gan.core.sources import code_digest, project_sources
-from mnist_gan.data.splits import load_split
+from mnist_gan.data.splits import check_disjoint, load_split
 from mnist_gan.networks.gan import GAN_FILES, PROGRESS_FILE, save_gan
 from mnist_gan.training.checkpoint import CHECKPOINT_FILE
 from mnist_gan.training.choices import check_choices
@@ -57,10 +57,12 @@ def main(
     strategy = make_strategy(params.train.strategy)  # before any other TF work
     out, live_dir, checkpoints = output_folders(strategy, out, live_dir, checkpoints)
     code = code_digest(project_sources(SCRIPT, ROOT / "src"), ROOT)
+    train, test = load_split(data, "train"), load_split(data, "test")
+    check_disjoint(train.images, test.images, str(data))
     result = train_gan(
         TrainingRun(params.model, params.train, code, params.cpu),
-        load_split(data, "train"),
-        load_split(data, "test").images,
+        train,
+        test.images,
         RunFolders(classifier, checkpoints, live_dir),
         strategy,
         progress,

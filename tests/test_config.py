@@ -167,3 +167,16 @@ def test_values_past_their_limit_are_refused_with_the_limit(raw, section, key, v
     message = _error(bad)
     assert f"{section}.{key} = {value}" in message
     assert "less than or equal to" in message or "greater than or equal to" in message
+
+
+def test_records_that_grow_with_steps_are_bounded(raw: dict) -> None:
+    """Grids, loss records and probes all grow with train.steps over their period: a
+    valid maximum steps with a valid minimum period is refused, naming the fix."""
+    bad = copy.deepcopy(raw)
+    bad["train"].update(steps=10_000_000, sample_every=1, log_every=10, checkpoint_every=10)
+    message = _error(bad)
+    assert "train.steps / train.sample_every = 10,000,000 / 1 gives 10,000,000 records" in message
+    assert "raise train.sample_every to at least 10,000" in message
+    assert len(message.splitlines()) == 2
+    bad["train"].update(sample_every=10_000, log_every=100, checkpoint_every=100, eval_every=10_000)
+    Params.model_validate(bad)

@@ -5,6 +5,7 @@ with non-finite weights is refused by every way in (stage, CLI, Python API)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from mnist_gan.data.splits import Split, save_split
 from mnist_gan.evaluation.classifier import build_classifier, save_classifier
 from mnist_gan.networks.gan import build_gan, save_gan
 from mnist_gan.serving.generate import load_digit_generator
-from tests.helpers import REPO_ROOT, run_stage, synthetic_digits
+from tests.helpers import REPO_ROOT, make_mirror, run_stage, synthetic_digits
 
 
 def _split(count: int, seed: int) -> Split:
@@ -131,3 +132,28 @@ def test_non_finite_weights_are_refused_by_the_cli_and_the_stages(
         process = run_stage(stage, "--models", str(diverged_gan), *args)
         assert "dvc repro -f train" in _one_error_line(process)
         assert not (tmp_path / args[1]).exists()
+
+
+def test_a_test_set_that_is_the_training_set_is_refused_before_training(tmp_path: Path) -> None:
+    """By normalize, from raw files (the test files a copy of the training files), and
+    by train, from prepared splits, before anything trains."""
+    raw = tmp_path / "raw"
+    files = make_mirror(raw, train=200, test=100)
+    for kind in ("images", "labels"):
+        shutil.copy(raw / files[f"train_{kind}"]["name"], raw / files[f"test_{kind}"]["name"])
+    out = tmp_path / "prepared"
+    line = _one_error_line(run_stage("normalize", "--raw", str(raw), "--out", str(out)))
+    assert "100.0% of the test images are also training images" in line
+    assert not out.exists()
+
+    data = tmp_path / "data"
+    split = _split(200, seed=1)
+    save_split(data, "train", split)
+    save_split(data, "test", Split(split.images[:150], split.labels[:150]))
+    models = tmp_path / "gan"
+    process = run_stage(
+        "train", "--data", str(data), "--out", str(models), "--live-dir", str(tmp_path / "live"),
+        "--checkpoints", str(tmp_path / "ck"), "--classifier", str(tmp_path / "none"),
+    )  # fmt: skip
+    assert "100.0% of the test images are also training images" in _one_error_line(process)
+    assert not models.exists() and not (tmp_path / "live").exists()

@@ -231,6 +231,10 @@ class Adam(_Section):
     """Decay of the squared gradient's moving average (StyleGAN: 0.99)."""
 
 
+# The most grids (each a frame of progress.gif), loss records and probes a run keeps.
+MAX_RECORDS = {"sample_every": 1_000, "log_every": 100_000, "eval_every": 1_000}
+
+
 class TrainConfig(_Section):
     """The GAN's training run (train stage)."""
 
@@ -317,6 +321,20 @@ class TrainConfig(_Section):
                 f"train.checkpoint_every = {self.checkpoint_every} must be a multiple of "
                 f"train.log_every = {self.log_every}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _bounded_records(self) -> TrainConfig:
+        # Every grid, log line and probe of a run is kept in the checkpoint, DVCLive's
+        # folder and progress.gif, so their counts bound those files' size.
+        for key, most in MAX_RECORDS.items():
+            period = getattr(self, key)
+            if self.steps // period > most:
+                raise ValueError(
+                    f"train.steps / train.{key} = {self.steps:,} / {period:,} gives "
+                    f"{self.steps // period:,} records, more than {most:,}: raise "
+                    f"train.{key} to at least {-(-self.steps // most):,}"
+                )
         return self
 
 

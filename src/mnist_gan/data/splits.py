@@ -41,6 +41,30 @@ def check_pixels(pixels: np.ndarray, source: str) -> np.ndarray:
     return pixels
 
 
+# Official MNIST shares no image between its training and test files; a few shared
+# images can be chance, a larger share means the test set is being trained on.
+MAX_SHARED_FRACTION = 0.01
+
+
+def shared_fraction(train: np.ndarray, test: np.ndarray) -> float:
+    """Fraction of `test` images ([M, ...], any dtype) that appear exactly in `train`
+    ([N, ...], same dtype and shape per image), in [0, 1]."""
+    seen = {image.tobytes() for image in train}
+    return sum(image.tobytes() in seen for image in test) / max(1, len(test))
+
+
+def check_disjoint(train: np.ndarray, test: np.ndarray, source: str) -> None:
+    """InputFileError unless at most MAX_SHARED_FRACTION of the test images are also
+    training images: scores against a test set the model trained on are meaningless."""
+    shared = shared_fraction(train, test)
+    if shared > MAX_SHARED_FRACTION:
+        raise InputFileError(
+            f"{source}: {shared:.1%} of the test images are also training images (at most "
+            f"{MAX_SHARED_FRACTION:.0%} allowed); data.files must name MNIST's training "
+            "and test files, not the same data twice"
+        )
+
+
 def split_holdout(pixels: np.ndarray, labels: np.ndarray, holdout: int) -> tuple[Split, Split]:
     """Scale, and hold the last `holdout` examples out as a separate split."""
     if not 0 <= holdout < len(pixels):
