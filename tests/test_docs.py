@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -73,3 +74,43 @@ def test_the_params_reference_and_comments_are_generated_from_the_schema() -> No
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+
+
+FRESH_CLONE = re.compile(r"<!-- fresh-clone:begin -->(.*?)<!-- fresh-clone:end -->", re.S)
+
+
+@pytest.mark.slow
+def test_a_fresh_clone_does_what_the_readme_says(tmp_path: Path) -> None:
+    """A real `git clone` of the committed project, then `dvc status` and `dvc metrics
+    show`, as the README's fresh-clone paragraph tells them."""
+    said = " ".join(FRESH_CLONE.search((REPO_ROOT / "README.md").read_text()).group(1).split())
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+
+    def dvc(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "dvc", *args], cwd=clone, env=env, capture_output=True,
+            text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    status = dvc("status", "--json")
+    assert status.returncode == 0, status.stderr
+    changed = json.loads(status.stdout)
+    stages = yaml.safe_load((clone / "dvc.yaml").read_text())["stages"]
+    assert set(changed) == set(stages)  # "every stage"
+    assert "every one of the 8 stages" in said and len(stages) == 8
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]["download"]["params"]
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    if lock["params.yaml"]["data"] != params["data"]:
+        assert {"params.yaml": {"data": "modified"}} in changed["download"][0]["changed deps"]
+        assert "the download stage's `data` params" in said
+    for entry in changed["evaluate"]:
+        if "changed outs" in entry:
+            assert entry["changed outs"]["metrics/eval.json"] == "not in cache"
+    assert "in your DVC cache yet" in said
+
+    shown = dvc("metrics", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert "metrics/eval.json" in shown.stdout and not re.search(r"\d\.\d", shown.stdout)
+    assert "`dvc metrics show` lists the metrics files without values" in said
