@@ -20,6 +20,7 @@ from mnist_gan.core.files import DVCLIVE_ENTRIES, claim_folder, keep_only, write
 from mnist_gan.core.runtime import configure_cpu, make_strategy, output_folders
 from mnist_gan.core.sources import code_digest, project_sources
 from mnist_gan.data.splits import check_disjoint, load_split
+from mnist_gan.networks.footprint import check_fits
 from mnist_gan.networks.gan import GAN_FILES, PROGRESS_FILE, save_gan
 from mnist_gan.training.checkpoint import CHECKPOINT_FILE
 from mnist_gan.training.choices import check_choices
@@ -54,6 +55,7 @@ def main(
     claim_folder(checkpoints, [CHECKPOINT_FILE], "--checkpoints")
     configure_cpu(params.cpu)  # before TensorFlow runs anything
     check_choices(params.model, params.train)
+    check_fits(params.model, params.train)  # before anything is built at full size
     strategy = make_strategy(params.train.strategy)  # before any other TF work
     out, live_dir, checkpoints = output_folders(strategy, out, live_dir, checkpoints)
     code = code_digest(project_sources(SCRIPT, ROOT / "src"), ROOT)

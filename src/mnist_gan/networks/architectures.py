@@ -200,10 +200,19 @@ class Architecture(NamedTuple):
     # off on a GPU: core.runtime.use_xla): on where it was measured to pay on a CPU
     # (docs/engineering.md, "Speed"), off where it was measured to cost.
     xla_on_cpu: bool = False
+    # The model params that scale each network's channels or units (networks.footprint).
+    generator_width: str = "g_width"
+    discriminator_width: str = "d_width"
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "mlp": Architecture(mlp_generator, mlp_discriminator, xla_on_cpu=True),
+    "mlp": Architecture(
+        mlp_generator,
+        mlp_discriminator,
+        xla_on_cpu=True,
+        generator_width="hidden_units",
+        discriminator_width="hidden_units",
+    ),
     "dcgan": Architecture(dcgan_generator, dcgan_discriminator, xla_on_cpu=False),
 }
 
