@@ -1,5 +1,6 @@
 """Stage `download`: fetch the four MNIST gzip IDX files, md5-verified, into data/raw/."""
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +24,8 @@ def main(
     once its md5 matches. A relative local mirror is relative to the project root (for
     a queued experiment too, which DVC runs in a copy under .dvc/tmp/exps/)."""
     config = load_params(params_file).data
-    for path in download_all(config, out, project_root(Path.cwd()), progress=progress):
+    say = functools.partial(typer.echo, err=True)  # a line per mirror skipped
+    for path in download_all(config, out, project_root(Path.cwd()), progress, report=say):
         typer.echo(f"verified {path}")
 
 
