@@ -1,5 +1,6 @@
 """Stage `download`: fetch the four MNIST gzip IDX files, md5-verified, into data/raw/."""
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +27,8 @@ def main(
     config = load_params(params_file).data
     names = [entry.name for entry in config.files.entries()]
     claim_folder(out, names, "--out")
-    for path in download_all(config, out, project_root(Path.cwd()), progress=progress):
+    say = functools.partial(typer.echo, err=True)  # a line per mirror skipped
+    for path in download_all(config, out, project_root(Path.cwd()), progress, report=say):
         typer.echo(f"verified {path}")
     keep_only(out, names)
 

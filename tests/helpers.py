@@ -59,16 +59,18 @@ def make_mirror(folder: Path, train: int = 300, test: int = 100) -> dict[str, di
     }
 
 
-def run_stage(name: str, *args: str) -> subprocess.CompletedProcess:
+def run_stage(
+    name: str, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run `stages/<name>.py` as a real process from the repo root, as dvc does (no
-    PYTHONPATH: the stage finds its own src/)."""
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    PYTHONPATH: the stage finds its own src/), with `env` added to the environment."""
+    environ = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     return subprocess.run(
         [sys.executable, f"stages/{name}.py", *args],
         cwd=REPO_ROOT,
-        env=env,
+        env={**environ, **(env or {})},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )

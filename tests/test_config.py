@@ -87,6 +87,17 @@ def test_unsupported_mirror_schemes_are_refused(raw: dict, mirror: str) -> None:
     assert "unsupported scheme" in _error(bad)
 
 
+@pytest.mark.parametrize(
+    ("key", "value"), [("min_bytes_per_second", -1), ("speed_window_seconds", 0)]
+)
+def test_the_download_speed_limit_is_bounded(raw: dict, key: str, value: float) -> None:
+    """0 bytes/s turns the speed check off; a negative speed or an empty window is refused."""
+    assert parse_params({**raw, "data": {**raw["data"], "min_bytes_per_second": 0}})
+    bad = copy.deepcopy(raw)
+    bad["data"][key] = value
+    assert f"data.{key} = {value}" in _error(bad)
+
+
 def test_every_error_is_reported_at_once(raw: dict) -> None:
     bad = copy.deepcopy(raw)
     bad["train"]["batch_size"] = 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mnist_gan.core.config import DataConfig, FileEntry
 from mnist_gan.data.download import (
@@ -16,6 +19,7 @@ from mnist_gan.data.download import (
     resolve_mirror,
 )
 from tests.conftest import QuietHandler
+from tests.helpers import REPO_ROOT, run_stage
 
 
 def _config(mirrors: list[str], files: dict, **extra) -> DataConfig:
@@ -244,3 +248,130 @@ def test_a_relative_local_mirror_is_relative_to_the_project_root(mirror, tmp_pat
     assert resolve_mirror(str(folder), copy) == str(folder)  # absolute: as it is
     paths = download_all(_config(["../mirror"], files), copy / "raw", project_root(copy))
     assert [path.name for path in paths] == [entry["name"] for entry in files.values()]
+
+
+def _run_download_stage(tmp_path: Path, mirrors: list[str], files: dict, **data) -> tuple:
+    """The download stage as a real process with these data params; returns (process,
+    its stderr lines that are not progress output)."""
+    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    raw["data"].update({"mirrors": mirrors, "files": files, **data})
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    try:
+        process = run_stage(
+            "download", "--params", str(params), "--out", str(tmp_path / "raw"), timeout=90
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the download stage was still waiting after 90 s")
+    return process, process.stderr.splitlines()
+
+
+def _odd_mirror(folder: Path, files: dict) -> None:
+    """`folder` with each of the four names something other than a regular file."""
+    folder.mkdir()
+    names = [entry["name"] for entry in files.values()]
+    os.mkfifo(folder / names[0])  # no writer: a blocking open() never returns
+    (folder / names[1]).symlink_to("/dev/zero")
+    (folder / names[2]).mkdir()
+    os.mkfifo(folder / names[3])
+
+
+def test_local_entries_that_are_not_regular_files_are_skipped_without_waiting(
+    mirror, tmp_path: Path
+) -> None:
+    """A FIFO, a device and a folder in a local mirror, as a folder and as a file://
+    URL: each is one line, and the next mirror serves every file."""
+    folder, files = mirror
+    odd = tmp_path / "odd"
+    _odd_mirror(odd, files)
+    process, lines = _run_download_stage(tmp_path, [str(odd), odd.as_uri(), str(folder)], files)
+    assert process.returncode == 0, process.stderr[-2000:]
+    for entry in files.values():
+        assert (tmp_path / "raw" / entry["name"]).read_bytes() == (
+            folder / entry["name"]
+        ).read_bytes()
+    skipped = [line for line in lines if "not a regular file" in line]
+    assert len(skipped) == 8, process.stderr  # 4 files x 2 spellings of the odd mirror
+    assert sum("(a FIFO)" in line for line in skipped) == 4
+    assert sum("(a device)" in line for line in skipped) == 2
+    assert sum("(a folder)" in line for line in skipped) == 2
+    assert all(line.endswith("trying the next mirror") for line in skipped)
+    assert "Traceback" not in process.stderr
+
+
+def test_a_fifo_file_url_is_skipped_by_fetch(mirror, tmp_path: Path) -> None:
+    folder, files = mirror
+    odd = tmp_path / "odd"
+    _odd_mirror(odd, files)
+    entry = FileEntry.model_validate(files["train_images"])  # the FIFO
+    reported: list[str] = []
+    path = fetch(
+        entry, [odd.as_uri(), str(folder)], tmp_path / "raw", progress=False, report=reported.append
+    )
+    assert path.read_bytes() == (folder / entry.name).read_bytes()
+    assert len(reported) == 1 and "not a regular file (a FIFO)" in reported[0]
+
+
+def test_a_mirror_below_the_speed_limit_is_given_up_and_the_next_serves(
+    mirror, serve, tmp_path: Path
+) -> None:
+    """20 bytes/s against a 1 KB/s limit averaged over 1 s: given up on after about a
+    second, well before the deadline, and the next mirror serves the file."""
+    folder, files = mirror
+    process, lines = _run_download_stage(
+        tmp_path,
+        [serve(tmp_path, _DripHandler), serve(folder)],
+        files,
+        min_bytes_per_second=1024,
+        speed_window_seconds=1.0,
+        file_deadline_seconds=600.0,
+    )
+    assert process.returncode == 0, process.stderr[-2000:]
+    slow = [line for line in lines if "below 1,024 bytes/s" in line]
+    assert len(slow) == 4, process.stderr
+    assert "data.min_bytes_per_second" in slow[0] and "trying the next mirror" in slow[0]
+    for entry in files.values():
+        assert (tmp_path / "raw" / entry["name"]).read_bytes() == (
+            folder / entry["name"]
+        ).read_bytes()
+
+
+def test_the_speed_limit_applies_to_fetch(mirror, serve, tmp_path: Path) -> None:
+    _, files = mirror
+    entry = FileEntry.model_validate(files["test_labels"])
+    with pytest.raises(DownloadError, match=r"below 1,024 bytes/s over 0.5 s"):
+        fetch(
+            entry,
+            [serve(tmp_path, _DripHandler)],
+            tmp_path / "raw",
+            min_bytes_per_second=1024,
+            speed_window_seconds=0.5,
+            progress=False,
+        )
+    assert list((tmp_path / "raw").iterdir()) == []
+
+
+def test_malformed_mirrors_are_skipped_in_one_line_each(mirror, tmp_path: Path) -> None:
+    folder, files = mirror
+    bad = ["http://[::1", "https://", "http://127.0.0.1:99999/", "~no-such-user-x7q/mnist"]
+    process, lines = _run_download_stage(tmp_path, [*bad, str(folder)], files)
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert "Traceback" not in process.stderr
+    skipped = [line for line in lines if line.startswith("skipping mirror")]
+    assert len(skipped) == len(bad), process.stderr
+    for mirror_text, line in zip(bad, skipped, strict=True):
+        assert repr(mirror_text) in line
+    assert "invalid URL" in skipped[0]
+    assert "no host" in skipped[1]
+    assert "Port out of range" in skipped[2]
+    assert "no such user" in skipped[3]
+    assert len(list((tmp_path / "raw").iterdir())) == 4
+
+
+def test_only_malformed_mirrors_is_one_error(mirror, tmp_path: Path) -> None:
+    _, files = mirror
+    process, lines = _run_download_stage(tmp_path, ["http://[::1", "https://"], files)
+    assert process.returncode == 2, process.stderr[-2000:]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and "no usable mirror" in errors[0] and "data.mirrors" in errors[0]
+    assert "Traceback" not in process.stderr

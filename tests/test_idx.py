@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,13 @@ import pytest
 from mnist_gan.data.idx import (
     IMAGES_MAGIC,
     LABELS_MAGIC,
+    MAX_ITEMS,
     IdxError,
     decode_idx,
     load_idx_pair,
     read_idx_gz,
 )
-from tests.helpers import write_gz_idx
+from tests.helpers import FILE_KEYS, make_mirror, run_stage, write_gz_idx
 
 
 def test_header_is_parsed_from_hand_written_bytes() -> None:
@@ -82,3 +84,59 @@ def test_images_must_be_28x28_and_labels_digits(tmp_path: Path) -> None:
         load_idx_pair(tmp_path / "small.gz", tmp_path / "labels.gz")
     with pytest.raises(IdxError, match="label 12 is not a digit"):
         load_idx_pair(tmp_path / "images.gz", tmp_path / "labels.gz")
+
+
+def _gzip_bomb(path: Path, header: bytes, zero_megabytes: int) -> None:
+    """`header` then `zero_megabytes` MB of zeros, gzip-compressed (about 1,000x)."""
+    block = bytes(1 << 20)
+    with gzip.open(path, "wb") as out:
+        out.write(header)
+        for _ in range(zero_megabytes):
+            out.write(block)
+
+
+def test_a_gzip_bomb_is_refused_once_past_the_header_size(tmp_path: Path) -> None:
+    """3 labels then 200 MB of zeros: refused after the 3 bytes and one more, never
+    decompressed whole (the error cannot say how long it is, and memory stays small)."""
+    bomb = tmp_path / "labels.gz"
+    _gzip_bomb(bomb, struct.pack(">II", LABELS_MAGIC, 3) + bytes([1, 2, 3]), 200)
+    assert bomb.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(IdxError) as error:
+            read_idx_gz(bomb, LABELS_MAGIC)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    message = str(error.value)
+    assert "decompresses to more than the 3 payload bytes its header says" in message
+    assert "download it again" in message and "\n" not in message
+    assert peak < 16 << 20, f"peak {peak:,} bytes"
+
+
+def test_a_header_claiming_millions_of_items_is_refused_before_allocating(tmp_path) -> None:
+    header = struct.pack(">IIII", IMAGES_MAGIC, 5_000_000, 28, 28)
+    write = tmp_path / "images.gz"
+    write.write_bytes(gzip.compress(header + bytes(28 * 28)))
+    with pytest.raises(IdxError, match=f"5,000,000 items, more than the {MAX_ITEMS:,}"):
+        read_idx_gz(write, IMAGES_MAGIC)
+    huge_rows = struct.pack(">IIII", IMAGES_MAGIC, 2, 60_000, 60_000)
+    write.write_bytes(gzip.compress(huge_rows))
+    with pytest.raises(IdxError, match=r"more than the .* bytes this project reads"):
+        read_idx_gz(write, IMAGES_MAGIC)
+    with pytest.raises(IdxError, match="5,000,000 items"):
+        decode_idx(header + bytes(28 * 28), IMAGES_MAGIC)
+
+
+def test_the_normalize_stage_refuses_a_gzip_bomb_in_one_line(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    make_mirror(raw, train=20, test=10)
+    header = struct.pack(">II", LABELS_MAGIC, 20) + bytes(20)
+    _gzip_bomb(raw / FILE_KEYS["train_labels"], header, 100)
+    process = run_stage("normalize", "--raw", str(raw), "--out", str(tmp_path / "out"))
+    assert process.returncode == 2, process.stderr[-2000:]
+    errors = [line for line in process.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in process.stderr
+    assert FILE_KEYS["train_labels"] in errors[0]
+    assert "decompresses to more than the 20 payload bytes" in errors[0]
+    assert not (tmp_path / "out").exists()

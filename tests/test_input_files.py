@@ -3,10 +3,17 @@ truncated, tampered, or of the wrong dtype, shape, range or labels."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from mnist_gan.core.config import ModelConfig
 from mnist_gan.core.errors import InputFileError
@@ -14,7 +21,7 @@ from mnist_gan.core.files import read_npy
 from mnist_gan.data.splits import Split, load_split, save_split
 from mnist_gan.evaluation.classifier import build_classifier, load_classifier, save_classifier
 from mnist_gan.networks.gan import build_gan, load_sampler, save_gan
-from tests.helpers import run_stage, synthetic_digits
+from tests.helpers import REPO_ROOT, run_stage, synthetic_digits
 
 
 def _one_line(error: pytest.ExceptionInfo, *parts: str) -> str:
@@ -122,3 +129,87 @@ def test_stages_report_a_bad_input_in_one_line_and_exit_2(tmp_path: Path) -> Non
     assert "train_images.npy: values in [0, 250], expected [-1, 1]" in process.stderr
     assert "Traceback" not in process.stderr
     assert not out.exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("tf_config", "expected"),
+    [
+        ("{not json", "TF_CONFIG is not JSON"),
+        ("[1, 2]", "TF_CONFIG is not a JSON object"),
+        ('{"cluster": {"worker": ["127.0.0.1:1"]}}', "TF_CONFIG has no task"),
+        (
+            '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}',
+            "task index 3",
+        ),
+        ('{"cluster": {"worker": "localhost:1"}, "task": {}}', "cluster.worker"),
+    ],
+)
+def test_a_malformed_tf_config_is_one_line_before_any_work(
+    tmp_path: Path, tf_config: str, expected: str
+) -> None:
+    """The train stage as a real process: the strategy is built first, so a bad
+    TF_CONFIG stops it there, in one line naming the variable and the fix."""
+    process = run_stage(
+        "train", "--data", str(tmp_path / "nonexistent"), env={"TF_CONFIG": tf_config}
+    )
+    assert process.returncode == 2, process.stderr[-2000:]
+    error_lines = [line for line in process.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "Traceback" not in process.stderr, process.stderr
+    assert expected in error_lines[0]
+    assert "unset TF_CONFIG" in error_lines[0]
+
+
+def test_a_tf_config_ignored_by_a_one_machine_strategy_is_said(tmp_path: Path) -> None:
+    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    raw["train"]["strategy"] = "one_device"
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    tf_config = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}}
+    tf_config["task"] = {"type": "worker", "index": 0}
+    process = run_stage(
+        "train",
+        "--params",
+        str(params),
+        "--data",
+        str(tmp_path / "nonexistent"),
+        env={"TF_CONFIG": json.dumps(tf_config)},
+        timeout=120,
+    )
+    assert process.returncode == 2, process.stderr[-2000:]  # the missing data
+    assert "TF_CONFIG is set but ignored: train.strategy = one_device" in process.stderr
+
+
+def test_a_multi_worker_run_says_it_waits_for_the_other_workers(tmp_path: Path) -> None:
+    """train.strategy auto with a two-worker TF_CONFIG whose other worker never comes:
+    the stage says whom it waits for before TensorFlow's (unbounded) wait."""
+    cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
+    tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    process = subprocess.Popen(
+        [sys.executable, "stages/train.py", "--data", str(tmp_path / "nonexistent")],
+        cwd=REPO_ROOT,
+        env={**env, "TF_CONFIG": tf_config},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(120, process.kill)  # a silent wait ends the stream here
+    watchdog.start()
+    try:
+        seen = []
+        for line in process.stderr:  # ends when the process does
+            seen.append(line)
+            if "waiting for" in line:
+                break
+        assert any("TF_CONFIG: worker 0 of 2" in line for line in seen), "".join(seen)
+        assert any(cluster["worker"][1] in line for line in seen), "".join(seen)
+    finally:
+        watchdog.cancel()
+        process.kill()
+        process.wait(timeout=60)

@@ -135,6 +135,12 @@ class DataConfig(_Section):
     up on, so a slow mirror cannot hold the stage."""
     max_file_megabytes: Annotated[int, Field(ge=1, le=4096)] = 64
     """Per file, in MB. A larger body is given up on (MNIST's largest file is 9.9 MB)."""
+    min_bytes_per_second: Annotated[int, Field(ge=0, le=1_000_000_000)] = 1024
+    """Slowest transfer kept, in bytes/s. A mirror averaging less over a
+    speed_window_seconds span is given up on for the next (curl's --speed-limit); 0
+    turns the check off."""
+    speed_window_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """Span the transfer speed is averaged over, in seconds (curl's --speed-time)."""
 
 
 class NormalizeConfig(_Section):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 from mnist_gan.core.config import CpuConfig
-from mnist_gan.core.errors import ParamsError
+from mnist_gan.core.errors import ParamsError, quote
 
 # Makes XLA pick deterministic GPU kernels (no autotuning), and fail to compile an op
 # that has none, rather than vary. Known to every XLA build, so harmless on a CPU.
@@ -45,7 +48,80 @@ def deterministic_xla(environ: dict | None = None) -> str:
     return environ["XLA_FLAGS"]
 
 
-def make_strategy(name: str) -> tf.distribute.Strategy:
+_TF_CONFIG_FIX = (
+    'set it to {"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", '
+    '"index": i}} or unset TF_CONFIG'
+)
+
+
+def read_tf_config(environ: dict | None = None) -> dict | None:
+    """The TF_CONFIG environment variable of `environ` (default os.environ), parsed
+    and checked: None when unset or empty. Raises ParamsError, naming the variable
+    and the fix, unless it is a JSON object with a `cluster` of job name -> list of
+    "host:port" strings and a `task` whose type is one of those jobs and whose index
+    is within that job's list."""
+    text = (os.environ if environ is None else environ).get("TF_CONFIG", "")
+    if not text:
+        return None
+    try:
+        config = json.loads(text)
+    except ValueError as error:
+        raise ParamsError(f"TF_CONFIG is not JSON ({error}); {_TF_CONFIG_FIX}") from None
+    if not isinstance(config, dict):
+        kind = type(config).__name__
+        raise ParamsError(f"TF_CONFIG is not a JSON object (a {kind}); {_TF_CONFIG_FIX}")
+    cluster = config.get("cluster")
+    if not isinstance(cluster, dict) or not cluster:
+        raise ParamsError(f"TF_CONFIG has no cluster of workers; {_TF_CONFIG_FIX}")
+    for job, addresses in cluster.items():
+        if not (
+            isinstance(addresses, list)
+            and addresses
+            and all(isinstance(address, str) for address in addresses)
+        ):
+            raise ParamsError(
+                f'TF_CONFIG\'s cluster.{job} = {quote(addresses)} is not a list of "host:port" '
+                f"strings; {_TF_CONFIG_FIX}"
+            )
+    task = config.get("task")
+    if not isinstance(task, dict) or not task:
+        raise ParamsError(f"TF_CONFIG has no task (this process's place); {_TF_CONFIG_FIX}")
+    job, index = task.get("type"), task.get("index", 0)
+    if job not in cluster:
+        raise ParamsError(
+            f"TF_CONFIG's task type {quote(job)} is not a job of its cluster "
+            f"({', '.join(map(str, cluster))}); {_TF_CONFIG_FIX}"
+        )
+    if type(index) is not int or not 0 <= index < len(cluster[job]):
+        raise ParamsError(
+            f"TF_CONFIG's task index {quote(index)} is not in 0..{len(cluster[job]) - 1} "
+            f"for its {len(cluster[job])} {job} address(es); {_TF_CONFIG_FIX}"
+        )
+    return config
+
+
+def describe_cluster(config: dict) -> str:
+    """One line on what a multi-worker run of TF_CONFIG `config` (read_tf_config)
+    does: this process's place, and whom it waits for."""
+    job, index = config["task"]["type"], config["task"].get("index", 0)
+    addresses = [address for addresses in config["cluster"].values() for address in addresses]
+    mine = config["cluster"][job][index]
+    others = [address for address in addresses if address != mine]
+    line = f"TF_CONFIG: {job} {index} of {len(addresses)} (train.strategy multi_worker); "
+    if not others:
+        return line + "no other worker to wait for"
+    shown = ", ".join(others[:8]) + (f" and {len(others) - 8} more" if len(others) > 8 else "")
+    return (
+        line + f"waiting for {shown} to connect (TensorFlow waits without a time limit: "
+        "start them, or stop this run)"
+    )
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def make_strategy(name: str, report: Callable[[str], None] = _say) -> tf.distribute.Strategy:
     """The tf.distribute strategy for `train.strategy`.
 
     one_device: the first GPU, else the CPU. mirrored: every GPU of this machine (else
@@ -53,20 +129,31 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     per machine listed in the TF_CONFIG environment variable. auto: multi_worker when
     TF_CONFIG is set, mirrored with more than one GPU, else one_device. Create it
     before any other TensorFlow work: multi-worker set-up must come first.
+
+    A malformed TF_CONFIG is a ParamsError (`read_tf_config`), whatever the strategy.
+    `report` gets one line when TF_CONFIG is set: that a one-machine strategy ignores
+    it, or, for multi_worker, whom this process waits for before training.
     """
+    tf_config = read_tf_config()
     if name == "auto":
-        if os.environ.get("TF_CONFIG"):
+        if tf_config:
             name = "multi_worker"
         elif len(tf.config.list_logical_devices("GPU")) > 1:
             name = "mirrored"
         else:
             name = "one_device"
+    elif tf_config and name != "multi_worker":
+        report(
+            f"TF_CONFIG is set but ignored: train.strategy = {name} trains on this machine "
+            "only (auto or multi_worker train on the machines it lists)"
+        )
     if name == "multi_worker":
-        if not os.environ.get("TF_CONFIG"):
+        if not tf_config:
             raise ParamsError(
                 "train.strategy = multi_worker needs the TF_CONFIG environment variable "
                 "(cluster addresses and this worker's index); see docs/engineering.md"
             )
+        report(describe_cluster(tf_config))
         return tf.distribute.MultiWorkerMirroredStrategy()
     devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
     if name == "mirrored":
