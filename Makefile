@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-lock
 
-.PHONY: install repro test test-fast lint format lock bench docs-pictures
+.PHONY: install repro test test-fast lint format lock bench docs-pictures vega
 
 # The stamp is a copy of the lock it was installed from: a changed lock reinstalls.
 # Every file is checked against the lock's hashes; then the project itself is installed
@@ -62,3 +62,9 @@ docs-pictures: install
 	mkdir -p dvc_plots
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc plots diff $(REVS) --json -o dvc_plots/static > dvc_plots/diff.json
 	.venv-docs/bin/python docs/render_plots.py dvc_plots/diff.json docs
+
+# Refetch Vega, Vega-Lite and vega-embed from npm (checked against the integrity hashes
+# in .dvc/vega/README.md) and rebuild .dvc/vega/offline.html, the page with them inlined
+# that .dvc/config gives `dvc plots show` / `dvc plots diff`.
+vega:
+	.dvc/vega/fetch.sh
