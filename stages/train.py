@@ -55,8 +55,8 @@ def main(
     claim_folder(checkpoints, [CHECKPOINT_FILE], "--checkpoints")
     configure_cpu(params.cpu)  # before TensorFlow runs anything
     check_choices(params.model, params.train)
-    check_fits(params.model, params.train)  # before anything is built at full size
     strategy = make_strategy(params.train.strategy)  # before any other TF work
+    check_fits(params.model, params.train)  # before anything is built at full size
     out, live_dir, checkpoints = output_folders(strategy, out, live_dir, checkpoints)
     code = code_digest(project_sources(SCRIPT, ROOT / "src"), ROOT)
     train, test = load_split(data, "train"), load_split(data, "test")
