@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import pytest
 import yaml
 
 from mnist_gan.core.config import ModelConfig, TrainConfig
 from mnist_gan.core.errors import ParamsError
 from mnist_gan.networks.architectures import ARCHITECTURES
-from mnist_gan.networks.footprint import _size, check_fits, network_size, training_bytes
+from mnist_gan.networks.footprint import check_fits, network_size, size_of, training_bytes
+from mnist_gan.networks.gan import build_gan
 from tests.helpers import REPO_ROOT, run_stage
 
 CONFIGS = (
@@ -33,7 +35,7 @@ def test_sizes_from_three_tiny_builds_equal_the_real_networks(config: ModelConfi
         (architecture.generator, architecture.generator_width),
         (architecture.discriminator, architecture.discriminator_width),
     ):
-        assert network_size(build, config, key) == _size(build(config))
+        assert network_size(build, config, key) == size_of(build(config))
 
 
 def test_the_estimate_grows_with_width_and_batch_and_refuses_what_cannot_fit() -> None:
@@ -45,6 +47,21 @@ def test_the_estimate_grows_with_width_and_batch_and_refuses_what_cannot_fit() -
     assert check_fits(model, train, available=default) == default
     with pytest.raises(ParamsError, match=r"need about \d+\.\d GiB .* more than this machine"):
         check_fits(model, train, available=default - 1)
+
+
+def test_the_estimate_leaves_the_layer_names_a_fresh_process_gives() -> None:
+    """The weights files store layer names: the run's GAN must be named as without the
+    estimate's tiny builds, or its .h5 bytes change with nothing else."""
+
+    def names() -> list[str]:
+        gan = build_gan(ModelConfig(), ema=True)
+        return [w.path for net in (gan.generator, gan.discriminator) for w in net.model.weights]
+
+    keras.backend.clear_session()
+    fresh = names()
+    keras.backend.clear_session()
+    check_fits(ModelConfig(), TrainConfig())
+    assert names() == fresh
 
 
 def test_the_train_stage_refuses_valid_maxima_that_no_machine_here_holds(tmp_path: Path) -> None:

@@ -41,7 +41,8 @@ class NetworkSize:
     activations: int
 
 
-def _size(model: keras.Model) -> NetworkSize:
+def size_of(model: keras.Model) -> NetworkSize:
+    """The weights and per-image activations of a built model."""
     activations = 0
     for layer in model.layers:
         for output in keras.tree.flatten(layer.output):
@@ -52,7 +53,7 @@ def _size(model: keras.Model) -> NetworkSize:
 def _at_width(
     build: Callable[[ModelConfig], keras.Model], config: ModelConfig, key: str, width: int
 ) -> NetworkSize:
-    return _size(build(config.model_copy(update={key: width})))
+    return size_of(build(config.model_copy(update={key: width})))
 
 
 def network_size(
@@ -95,9 +96,14 @@ def machine_bytes() -> int:
 
 def check_fits(model: ModelConfig, train: TrainConfig, available: int | None = None) -> int:
     """The estimate of `training_bytes`; ParamsError, before anything is built at full
-    size, when it exceeds `available` (default: the machine's memory)."""
+    size, when it exceeds `available` (default: the machine's memory).
+
+    Call it before building anything else: it ends by resetting Keras' global state,
+    so the tiny builds do not shift the generated layer names that the weights files
+    store (the run's models get the names a process without the estimate gives)."""
     available = machine_bytes() if available is None else available
     needed = training_bytes(model, train)
+    keras.backend.clear_session()
     if needed > available:
         raise ParamsError(
             f"model and train params need about {needed / 2**30:.1f} GiB to train "
