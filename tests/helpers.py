@@ -74,3 +74,13 @@ def run_stage(
         timeout=timeout,
         check=False,
     )
+
+
+def one_error_line(process: subprocess.CompletedProcess) -> str:
+    """The one `error:` line of a stage or CLI process that refused its input: exit
+    code 2, no traceback, exactly one such line."""
+    assert process.returncode == 2, process.stderr[-2000:]
+    assert "Traceback" not in process.stderr
+    errors = [line for line in process.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, process.stderr[-2000:]
+    return errors[0]

@@ -20,7 +20,13 @@ from mnist_gan.data.splits import Split, save_split
 from mnist_gan.evaluation.classifier import build_classifier, save_classifier
 from mnist_gan.networks.gan import build_gan, save_gan
 from mnist_gan.serving.generate import load_digit_generator
-from tests.helpers import REPO_ROOT, make_mirror, run_stage, synthetic_digits
+from tests.helpers import (
+    REPO_ROOT,
+    make_mirror,
+    one_error_line,
+    run_stage,
+    synthetic_digits,
+)
 
 
 def _split(count: int, seed: int) -> Split:
@@ -34,14 +40,6 @@ def _params(tmp_path: Path, **classifier) -> Path:
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
-
-
-def _one_error_line(process: subprocess.CompletedProcess) -> str:
-    assert process.returncode == 2, process.stderr[-2000:]
-    assert "Traceback" not in process.stderr
-    errors = [line for line in process.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, process.stderr[-2000:]
-    return errors[0]
 
 
 def test_the_classifier_stage_refuses_a_diverged_classifier(tmp_path: Path) -> None:
@@ -59,7 +57,7 @@ def test_the_classifier_stage_refuses_a_diverged_classifier(tmp_path: Path) -> N
         "--metrics", str(metrics),
         "--live-dir", str(tmp_path / "live"),
     )  # fmt: skip
-    line = _one_error_line(process)
+    line = one_error_line(process)
     assert "the evaluation classifier's test accuracy is" in line
     assert "below classifier.min_test_accuracy (95.00%)" in line
     assert "classifier.learning_rate" in line
@@ -87,7 +85,7 @@ def test_evaluate_refuses_to_measure_through_a_near_chance_classifier(tmp_path: 
         "--out", str(out),
         "--histogram", str(tmp_path / "histogram.csv"),
     )  # fmt: skip
-    line = _one_error_line(process)
+    line = one_error_line(process)
     assert "classifier: the evaluation classifier's test accuracy is" in line
     assert not out.exists()
 
@@ -123,14 +121,14 @@ def test_non_finite_weights_are_refused_by_the_cli_and_the_stages(
         timeout=300,
         check=False,
     )
-    assert "non-finite weights (NaN or inf)" in _one_error_line(cli)
+    assert "non-finite weights (NaN or inf)" in one_error_line(cli)
     assert not out.exists()
     for stage, args in {
         "sample": ("--out", str(tmp_path / "samples"), "--params", str(_params(tmp_path))),
         "export": ("--out", str(tmp_path / "saved_model")),
     }.items():
         process = run_stage(stage, "--models", str(diverged_gan), *args)
-        assert "dvc repro -f train" in _one_error_line(process)
+        assert "dvc repro -f train" in one_error_line(process)
         assert not (tmp_path / args[1]).exists()
 
 
@@ -142,7 +140,7 @@ def test_a_test_set_that_is_the_training_set_is_refused_before_training(tmp_path
     for kind in ("images", "labels"):
         shutil.copy(raw / files[f"train_{kind}"]["name"], raw / files[f"test_{kind}"]["name"])
     out = tmp_path / "prepared"
-    line = _one_error_line(run_stage("normalize", "--raw", str(raw), "--out", str(out)))
+    line = one_error_line(run_stage("normalize", "--raw", str(raw), "--out", str(out)))
     assert "100.0% of the test images are also training images" in line
     assert not out.exists()
 
@@ -155,5 +153,5 @@ def test_a_test_set_that_is_the_training_set_is_refused_before_training(tmp_path
         "train", "--data", str(data), "--out", str(models), "--live-dir", str(tmp_path / "live"),
         "--checkpoints", str(tmp_path / "ck"), "--classifier", str(tmp_path / "none"),
     )  # fmt: skip
-    assert "100.0% of the test images are also training images" in _one_error_line(process)
+    assert "100.0% of the test images are also training images" in one_error_line(process)
     assert not models.exists() and not (tmp_path / "live").exists()
