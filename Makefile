@@ -28,8 +28,9 @@ lint: install
 test: lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
-# The edit-test loop: every test not marked slow (unit tests and short real runs; the
-# real-dvc end-to-end tests are the slow ones). CI runs `make test`.
+# The edit-test loop: every test not marked slow (the unit tests and one small run of
+# every stage; slow are the real-dvc end-to-end tests and every test over 2 s here,
+# mostly real stage and CLI processes). CI runs `make test`.
 test-fast: lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow"
 

@@ -55,7 +55,9 @@ def main(
     claim_folder(checkpoints, [CHECKPOINT_FILE], "--checkpoints")
     configure_cpu(params.cpu)  # before TensorFlow runs anything
     check_choices(params.model, params.train)
-    strategy = make_strategy(params.train.strategy)  # before any other TF work
+    strategy = make_strategy(  # before any other TF work
+        params.train.strategy, cluster_wait_seconds=params.train.cluster_wait_seconds
+    )
     check_fits(params.model, params.train)  # before anything is built at full size
     out, live_dir, checkpoints = output_folders(strategy, out, live_dir, checkpoints)
     code = code_digest(project_sources(SCRIPT, ROOT / "src"), ROOT)

@@ -90,6 +90,7 @@ def _trainer(policy: list[str]) -> GANTrainer:
     return GANTrainer(build_gan(model), images, labels, config)
 
 
+@pytest.mark.slow
 def test_training_with_the_papers_policy_is_finite_and_reproducible() -> None:
     first = _trainer(POLICY)
     metrics = first.train(3)
@@ -108,6 +109,7 @@ def test_training_with_the_papers_policy_is_finite_and_reproducible() -> None:
                               plain.gan.generator.model.get_weights()[0])  # fmt: skip
 
 
+@pytest.mark.slow
 def test_without_augmentation_the_random_stream_is_untouched() -> None:
     """The stream after a step is what the same draws without augmentation leave:
     default runs keep their bytes."""

@@ -29,6 +29,7 @@ def _tiny_training_set_and_params(folder: Path, raw: dict, count: int) -> Path:
     return params
 
 
+@pytest.mark.slow
 def test_train_speed_benchmark_prints_every_row(tmp_path: Path, raw: dict) -> None:
     params = _tiny_training_set_and_params(tmp_path, raw, 256)
     process = subprocess.run(
@@ -68,6 +69,7 @@ def test_train_speed_benchmark_prints_every_row(tmp_path: Path, raw: dict) -> No
     assert "peak resident memory" in process.stdout
 
 
+@pytest.mark.slow
 def test_pipeline_benchmark_times_every_stage_on_a_mirror(tmp_path: Path) -> None:
     make_mirror(tmp_path / "mirror", train=300, test=100)
     tiny = {
@@ -139,6 +141,45 @@ def _sample_draws_repeat_the_stage_and_vary(run: Path) -> None:
     assert draws[1][1:] != draws[0][1:]
 
 
+@pytest.mark.slow
+def test_roofline_benchmark_counts_checks_and_profiles(tmp_path: Path, raw: dict) -> None:
+    """bench/roofline.py on tiny data: its FLOP count passed the hand check (it exits
+    1 otherwise), every row has work, time and a share of the peak, and the profile
+    lists op types whose shares add up to at most the whole."""
+    params = _tiny_training_set_and_params(tmp_path, raw, 256)
+    command = [sys.executable, "bench/roofline.py", "--data", str(tmp_path)]
+    command += ["--params", str(params), "--steps", "4", "--top", "5"]
+    command += ["--evaluate-images", "2000", "--peak-seconds", "0.3"]
+    process = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": "src"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert "by hand and by the profiler" in process.stdout
+    tables = process.stdout.split("\n\n")
+    rows = [line for line in tables[0].splitlines() if line.startswith("| ")][2:]
+    assert [row.split("|")[1].strip().split(":")[0] for row in rows] == [
+        "default (dcgan, batch 8)",
+        "the book's mlp (batch 128)",
+        "classifier",
+        "evaluate",
+    ]
+    for row in rows:
+        megaflops, milliseconds, _, share = (cell.strip() for cell in row.split("|")[2:6])
+        assert float(megaflops) > 0 and float(milliseconds) > 0
+        assert 0 <= float(share.rstrip("%")) < 100  # above the matmul peak: a wrong count
+    profile = [line for line in tables[1].splitlines() if line.startswith("| ")][2:]
+    assert 1 <= len(profile) <= 5
+    shares = [float(line.split("|")[2].strip().rstrip("%")) for line in profile]
+    assert shares == sorted(shares, reverse=True) and sum(shares) <= 100.05
+
+
+@pytest.mark.slow
 def test_lever_cost_benchmark_prints_a_row_per_lever(tmp_path: Path, raw: dict) -> None:
     params = _tiny_training_set_and_params(tmp_path, raw, 64)
     levers = ["train.penalties.r1=0", "model.d_minibatch_std=4 train.lr_schedule=linear"]
@@ -161,6 +202,7 @@ def test_lever_cost_benchmark_prints_a_row_per_lever(tmp_path: Path, raw: dict) 
     assert rows[0].split("|")[4].strip() == "1.00"
 
 
+@pytest.mark.slow
 def test_lever_cost_times_from_the_update_asked_and_refuses_a_negative_one(
     tmp_path: Path, raw: dict
 ) -> None:

@@ -110,6 +110,7 @@ COUNTED = {
 
 
 @pytest.mark.parametrize("train", [{}, COUNTED], ids=["default", "schedule-lazy-r1-mbstd"])
+@pytest.mark.slow
 def test_a_restored_trainer_continues_like_an_uninterrupted_one(
     tmp_path: Path, train: dict
 ) -> None:

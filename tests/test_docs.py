@@ -63,6 +63,7 @@ def test_the_readme_scores_are_the_committed_runs() -> None:
         assert round(_value(metrics, key), digits) == float(shown), key
 
 
+@pytest.mark.slow
 def test_the_params_reference_and_comments_are_generated_from_the_schema() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mnist_gan.core.reference", "--check"],

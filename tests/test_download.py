@@ -312,6 +312,7 @@ def test_a_fifo_file_url_is_skipped_by_fetch(mirror, tmp_path: Path) -> None:
     assert len(reported) == 1 and "not a regular file (a FIFO)" in reported[0]
 
 
+@pytest.mark.slow
 def test_a_mirror_below_the_speed_limit_is_given_up_and_the_next_serves(
     mirror, serve, tmp_path: Path
 ) -> None:

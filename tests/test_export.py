@@ -90,6 +90,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_the_stage_exports_the_same_bytes_twice_and_names_a_missing_model(tmp_path: Path) -> None:
     models = _trained_looking(tmp_path / "gan", conditional=True)
     for name in ("a", "b"):
@@ -150,6 +151,7 @@ def _saved_model_cli(
 
 
 @pytest.mark.parametrize("conditional", [True, False])
+@pytest.mark.slow
 def test_saved_model_cli_serves_what_tf_saved_model_load_serves(
     tmp_path: Path, conditional: bool
 ) -> None:
@@ -170,6 +172,7 @@ def test_saved_model_cli_serves_what_tf_saved_model_load_serves(
 
 
 @pytest.mark.parametrize("conditional", [True, False])
+@pytest.mark.slow
 def test_the_saved_model_refuses_labels_outside_0_to_9(tmp_path: Path, conditional: bool) -> None:
     """A label of 10 or -1 is an InvalidArgumentError naming 0..9, not a wrapped digit,
     through tf.saved_model.load and through saved_model_cli; an unconditional model,

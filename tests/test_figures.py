@@ -47,6 +47,7 @@ def _logged_run(root: Path, with_quality: bool = True) -> tuple[Path, Path, Path
     return train, classifier, metrics
 
 
+@pytest.mark.slow
 def test_every_figure_is_drawn_from_dvclive_files_and_is_the_same_twice(tmp_path: Path) -> None:
     run = load_run(*_logged_run(tmp_path))
     assert {"d_loss", "g_loss", "eval/fid", "classifier/eval/accuracy"} <= set(run.curves)

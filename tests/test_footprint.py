@@ -64,6 +64,7 @@ def test_the_estimate_leaves_the_layer_names_a_fresh_process_gives() -> None:
     assert names() == fresh
 
 
+@pytest.mark.slow
 def test_the_train_stage_refuses_valid_maxima_that_no_machine_here_holds(tmp_path: Path) -> None:
     """Widths, depths and z_dim at their bounds with the largest batch: each is valid,
     together they need hundreds of GiB. Refused in one line before anything trains."""

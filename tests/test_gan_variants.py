@@ -49,6 +49,7 @@ def _trainer(model: ModelConfig, **train) -> GANTrainer:
     ("arch", "loss", "conditional"),
     list(itertools.product(sorted(ARCHITECTURES), sorted(LOSSES), [False, True])),
 )
+@pytest.mark.slow
 def test_every_arch_loss_and_conditioning_trains_with_finite_losses(arch, loss, conditional):
     model = ModelConfig(arch=arch, conditional=conditional, **SMALL)
     required = LOSSES[loss].requires_penalty
@@ -153,6 +154,7 @@ def test_residual_extra_convolutions_that_output_zero_leave_the_shallow_network(
     assert outputs[False][1] == 0
 
 
+@pytest.mark.slow
 def test_residual_changes_no_weight_and_a_residual_dcgan_trains() -> None:
     plain = build_gan(ModelConfig(arch="dcgan", g_depth=1, d_depth=2, **SMALL))
     model = ModelConfig(arch="dcgan", g_depth=1, d_depth=2, residual=True, **SMALL)
@@ -313,6 +315,7 @@ def test_class_layer_norm_needs_a_conditional_model(raw) -> None:
         parse_params(raw)
 
 
+@pytest.mark.slow
 def test_spectral_norm_and_r1_train_a_dcgan() -> None:
     model = ModelConfig(arch="dcgan", spectral_norm=True, d_norm="layer", **SMALL)
     trainer = _trainer(model, loss="hinge", penalties={"r1": 1.0})
@@ -335,6 +338,7 @@ def test_class_grid_rows_hold_one_digit_each() -> None:
     assert counts.max() - counts.min() <= 1
 
 
+@pytest.mark.slow
 def test_sample_stage_writes_a_per_digit_grid_and_balanced_labels(tmp_path: Path, raw) -> None:
     model = ModelConfig(arch="dcgan", conditional=True, **SMALL)
     gan = build_gan(model, ema=True)
@@ -357,6 +361,7 @@ def test_sample_stage_writes_a_per_digit_grid_and_balanced_labels(tmp_path: Path
 
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.slow
 def test_the_default_dcgan_trains_in_mixed_precision(precision: str) -> None:
     model = ModelConfig(arch="dcgan", conditional=True, **SMALL)
     seed_everything(0)

@@ -130,6 +130,7 @@ def _cli(
     )
 
 
+@pytest.mark.slow
 def test_the_command_writes_grids_and_arrays_and_refuses_bad_requests(
     conditional, unconditional, tmp_path: Path
 ) -> None:
@@ -158,6 +159,7 @@ def test_the_command_writes_grids_and_arrays_and_refuses_bad_requests(
         assert "Traceback" not in failed.stderr
 
 
+@pytest.mark.slow
 def test_the_installed_console_script_draws_the_same_digits(conditional, tmp_path: Path) -> None:
     """`make install` installs the project (editable), which gives `mnist-gan`."""
     script = Path(sys.executable).parent / "mnist-gan"
@@ -176,6 +178,7 @@ def test_the_installed_console_script_draws_the_same_digits(conditional, tmp_pat
     assert "--out must end in .png or .npy" in errors[0] and "Traceback" not in failed.stderr
 
 
+@pytest.mark.slow
 def test_digits_with_a_count_on_the_command_line_give_one_row_per_digit(
     conditional, tmp_path: Path
 ) -> None:
@@ -203,6 +206,7 @@ def test_digits_with_a_count_on_the_command_line_give_one_row_per_digit(
         (("--interpolate", "1", "2", "--steps", str(10**9)), "steps must be 2..1000"),
     ],
 )
+@pytest.mark.slow
 def test_a_huge_count_is_refused_before_the_model_is_even_read(
     tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:

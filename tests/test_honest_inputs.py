@@ -42,6 +42,7 @@ def _params(tmp_path: Path, **classifier) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_classifier_stage_refuses_a_diverged_classifier(tmp_path: Path) -> None:
     """Adam at learning rate 1 diverges: the stage names the accuracy and the fix and
     writes neither the model nor the metric."""
@@ -66,6 +67,7 @@ def test_the_classifier_stage_refuses_a_diverged_classifier(tmp_path: Path) -> N
     assert not out.exists() and not metrics.exists()
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_to_measure_through_a_near_chance_classifier(tmp_path: Path) -> None:
     """An untrained classifier, whatever it claims: evaluate measures its accuracy on
     the test set itself and writes no metrics."""
@@ -107,6 +109,7 @@ def test_non_finite_weights_are_refused_by_the_python_api(diverged_gan: Path) ->
         load_digit_generator(diverged_gan)
 
 
+@pytest.mark.slow
 def test_non_finite_weights_are_refused_by_the_cli_and_the_stages(
     diverged_gan: Path, tmp_path: Path
 ) -> None:
@@ -132,6 +135,7 @@ def test_non_finite_weights_are_refused_by_the_cli_and_the_stages(
         assert not (tmp_path / args[1]).exists()
 
 
+@pytest.mark.slow
 def test_a_test_set_that_is_the_training_set_is_refused_before_training(tmp_path: Path) -> None:
     """By normalize, from raw files (the test files a copy of the training files), and
     by train, from prepared splits, before anything trains."""

@@ -4,11 +4,8 @@ truncated, tampered, or of the wrong dtype, shape, range or labels."""
 from __future__ import annotations
 
 import json
-import os
+import signal
 import socket
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +108,7 @@ def test_a_tampered_or_damaged_gan_folder_names_the_file(
     _one_line(error, expected, "dvc repro -f train")
 
 
+@pytest.mark.slow
 def test_stages_report_a_bad_input_in_one_line_and_exit_2(tmp_path: Path) -> None:
     """As real processes: a missing data folder (train) and prepared arrays of another
     dtype and range (classifier, which would otherwise train on them)."""
@@ -150,6 +148,7 @@ def _free_port() -> int:
         ('{"cluster": {"worker": "localhost:1"}, "task": {}}', "cluster.worker"),
     ],
 )
+@pytest.mark.slow
 def test_a_malformed_tf_config_is_one_line_before_any_work(
     tmp_path: Path, tf_config: str, expected: str
 ) -> None:
@@ -165,6 +164,7 @@ def test_a_malformed_tf_config_is_one_line_before_any_work(
     assert "unset TF_CONFIG" in error_lines[0]
 
 
+@pytest.mark.slow
 def test_a_tf_config_ignored_by_a_one_machine_strategy_is_said(tmp_path: Path) -> None:
     raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
     raw["train"]["strategy"] = "one_device"
@@ -185,31 +185,35 @@ def test_a_tf_config_ignored_by_a_one_machine_strategy_is_said(tmp_path: Path) -
     assert "TF_CONFIG is set but ignored: train.strategy = one_device" in process.stderr
 
 
-def test_a_multi_worker_run_says_it_waits_for_the_other_workers(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_a_multi_worker_run_says_whom_it_waits_for_and_gives_up_in_time(
+    tmp_path: Path,
+) -> None:
     """train.strategy auto with a two-worker TF_CONFIG whose other worker never comes:
-    the stage says whom it waits for before TensorFlow's (unbounded) wait."""
+    the stage says whom it waits for, and how long, then stops in one line when
+    train.cluster_wait_seconds have passed (TensorFlow alone would wait an hour)."""
+    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    raw["train"]["cluster_wait_seconds"] = 5
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
     cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
     tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    process = subprocess.Popen(
-        [sys.executable, "stages/train.py", "--data", str(tmp_path / "nonexistent")],
-        cwd=REPO_ROOT,
-        env={**env, "TF_CONFIG": tf_config},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = run_stage(
+        "train",
+        "--params",
+        str(params),
+        "--data",
+        str(tmp_path / "nonexistent"),
+        env={"TF_CONFIG": tf_config},
+        timeout=120,
     )
-    watchdog = threading.Timer(120, process.kill)  # a silent wait ends the stream here
-    watchdog.start()
-    try:
-        seen = []
-        for line in process.stderr:  # ends when the process does
-            seen.append(line)
-            if "waiting for" in line:
-                break
-        assert any("TF_CONFIG: worker 0 of 2" in line for line in seen), "".join(seen)
-        assert any(cluster["worker"][1] in line for line in seen), "".join(seen)
-    finally:
-        watchdog.cancel()
-        process.kill()
-        process.wait(timeout=60)
+    waiting = [line for line in process.stderr.splitlines() if line.startswith("TF_CONFIG:")]
+    assert len(waiting) == 1, process.stderr[-2000:]
+    assert "worker 0 of 2" in waiting[0] and cluster["worker"][1] in waiting[0]
+    assert "waiting up to 5 s" in waiting[0]
+    assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
+    errors = [line for line in process.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in process.stderr, process.stderr[-2000:]
+    error = errors[0]
+    assert "did not all connect within 5 s" in error
+    assert "train.cluster_wait_seconds" in error

@@ -45,6 +45,7 @@ def _intact(folder: Path, files: dict[str, bytes]) -> bool:
     return {path.name: path.read_bytes() for path in folder.iterdir()} == files
 
 
+@pytest.mark.slow
 def test_export_into_a_folder_of_the_users_isone_error_line(gans, tmp_path: Path) -> None:
     folder = tmp_path / "mine"
     files = _user_folder(folder, "notes.txt", "thesis.tex")
@@ -53,6 +54,7 @@ def test_export_into_a_folder_of_the_users_isone_error_line(gans, tmp_path: Path
     assert "--out" in line and _intact(folder, files)
 
 
+@pytest.mark.slow
 def test_a_live_dir_holding_params_and_dvc_yaml_isone_error_line(tmp_path: Path) -> None:
     """DVCLive's start-up clean-up deletes a params.yaml and a dvc.yaml in its folder:
     the stage refuses that folder before DVCLive (or any training) starts."""
@@ -64,6 +66,7 @@ def test_a_live_dir_holding_params_and_dvc_yaml_isone_error_line(tmp_path: Path)
         assert _intact(folder, files)
 
 
+@pytest.mark.slow
 def test_a_symlinked_output_folder_is_refused_and_left_as_it_was(gans, tmp_path: Path) -> None:
     target = tmp_path / "elsewhere"
     files = _user_folder(target, "saved_model.pb")
@@ -74,6 +77,7 @@ def test_a_symlinked_output_folder_is_refused_and_left_as_it_was(gans, tmp_path:
     assert link.is_symlink() and link.resolve() == target.resolve() and _intact(target, files)
 
 
+@pytest.mark.slow
 def test_an_unconditional_run_leaves_no_conditional_run_files_to_be_scored(
     gans, tmp_path: Path
 ) -> None:
@@ -102,6 +106,7 @@ def test_an_unconditional_run_leaves_no_conditional_run_files_to_be_scored(
     }
 
 
+@pytest.mark.slow
 def test_the_generate_cli_refuses_a_folder_or_a_link_as_its_out(gans, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
     folder = tmp_path / "digits.png"

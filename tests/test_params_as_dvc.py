@@ -123,6 +123,7 @@ def _stage_error(tmp_path: Path, content: bytes) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_broken_params_files_are_one_line_each(tmp_path: Path) -> None:
     real = (REPO_ROOT / "params.yaml").read_bytes()
     duplicate = real.replace(b"train:\n", b"train:\n  seed: 1\n", 1).replace(

@@ -58,6 +58,7 @@ def _classifier_bytes(
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+@pytest.mark.slow
 def test_portable_gives_the_same_bytes_under_other_isa_caps_and_core_counts(
     tmp_path: Path, data: Path
 ) -> None:
@@ -66,6 +67,7 @@ def test_portable_gives_the_same_bytes_under_other_isa_caps_and_core_counts(
     assert wide == narrow
 
 
+@pytest.mark.slow
 def test_without_portable_the_instruction_set_changes_the_bytes(tmp_path: Path, data: Path) -> None:
     """The reason for the setting, and proof this test can tell bytes apart."""
     avx2 = _classifier_bytes(tmp_path, data, portable=False, isa="AVX2", cores=2)

@@ -89,6 +89,7 @@ def test_lazy_penalties_are_n_times_the_penalty_on_every_nth_update_only() -> No
     np.testing.assert_allclose(values, expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_lazy_r1_trains_the_first_update_like_n_times_the_weight() -> None:
     lazy = _trainer(penalties={"r1": 1.0}, penalty_every=4)
     eager = _trainer(penalties={"r1": 4.0}, penalty_every=1)
@@ -132,6 +133,7 @@ def test_schedules_start_at_the_rate_and_end_at_zero(name: str, expected: list) 
     # cooldown: G 18 of 20, D 36 of 40: both halfway down their last 20%.
     [("linear", 5, 0.75), ("cooldown", 18, 0.5)],
 )
+@pytest.mark.slow
 def test_the_optimizers_follow_the_schedule_over_their_own_updates(schedule, steps, factor):
     trainer = _trainer(lr_schedule=schedule, steps=20, d_steps=2)
     trainer.train(steps)
@@ -146,6 +148,7 @@ def test_an_unknown_schedule_is_refused_with_the_choices() -> None:
 
 
 @pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
+@pytest.mark.slow
 def test_upsampling_generators_draw_28x28_without_transposed_convolutions(upsample) -> None:
     model = ModelConfig(arch="dcgan", z_dim=8, g_width=4, d_width=4, g_upsample=upsample)
     trainer = _trainer(model)
@@ -213,6 +216,7 @@ def test_with_top_k_the_fakes_d_rates_least_real_give_g_no_gradient() -> None:
     np.testing.assert_allclose(later[:4], 2 * first[:4], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_top_k_changes_training_and_off_is_the_plain_loss() -> None:
     off = _trainer(top_k=1.0, top_k_decay=0.5)
     off.g_optimizer.iterations.assign(1000)  # the decay would be far down by now
@@ -241,6 +245,7 @@ def test_top_k_with_xla_forced_on_is_refused_naming_both_ways_out() -> None:
 
 
 @pytest.mark.parametrize("updates", ["alternating", "shared_fakes", "simultaneous"])
+@pytest.mark.slow
 def test_simultaneous_updates_take_both_gradients_before_either_network_changes(updates) -> None:
     def after_one_step(d_learning_rate: float) -> tuple[list, list]:
         trainer = _trainer(updates=updates, d_adam={"learning_rate": d_learning_rate})

@@ -64,6 +64,7 @@ def finished(tmp_path_factory) -> tuple[Path, object]:
     return folder, _run(folder)
 
 
+@pytest.mark.slow
 def test_a_run_logs_samples_probes_and_checkpoints_on_schedule(finished) -> None:
     folder, result = finished
     metrics = folder / "live" / "plots" / "metrics"
@@ -114,6 +115,7 @@ def test_a_rerun_with_everything_equal_resumes_at_the_end_and_trains_nothing(
         ({}, "another classifier or reference set for the quality probe"),
     ],
 )
+@pytest.mark.slow
 def test_a_checkpoint_of_another_run_is_not_resumed_and_says_why(
     tmp_path: Path, finished, capsys, change: dict, reason: str
 ) -> None:
@@ -128,6 +130,7 @@ def test_a_checkpoint_of_another_run_is_not_resumed_and_says_why(
     assert checkpoint.load(tmp_path / "checkpoints").step == change.get("train", TRAIN).steps
 
 
+@pytest.mark.slow
 def test_a_damaged_checkpoint_is_reported_in_one_line_and_training_starts_fresh(
     tmp_path: Path, finished, capsys
 ) -> None:
@@ -150,6 +153,7 @@ def test_a_nan_loss_stops_training_with_the_steps_named(tmp_path: Path) -> None:
         _run(tmp_path, data=data)
 
 
+@pytest.mark.slow
 def test_every_logged_step_signals_the_live_views(tmp_path: Path, monkeypatch) -> None:
     """DVCLive's step-completed signal (.dvc/tmp/exps/run/DVCLIVE_STEP_COMPLETED under
     the DVC root), which the VS Code extension and Studio refresh on, is written as

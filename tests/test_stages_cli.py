@@ -65,6 +65,7 @@ def test_a_missing_params_file_is_named(tmp_path: Path) -> None:
     assert "nope.yaml" in result.output
 
 
+@pytest.mark.slow
 def test_train_stage_fails_before_training_and_writes_nothing(tmp_path: Path) -> None:
     """As a real process: exit code 2, the key on stderr, no model folder created."""
     params = _bad_params(tmp_path, "model", "arch", "transformer")
@@ -75,6 +76,7 @@ def test_train_stage_fails_before_training_and_writes_nothing(tmp_path: Path) ->
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_evaluate_scores_one_sample_without_a_holdout_and_says_what_it_skipped(
     tmp_path: Path,
 ) -> None:

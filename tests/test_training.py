@@ -82,6 +82,7 @@ def test_one_training_step_changes_both_models_and_gives_finite_losses() -> None
         (False, "simultaneous"),
     ],
 )
+@pytest.mark.slow
 def test_same_seed_gives_bit_identical_weights_and_another_seed_does_not(jit, updates) -> None:
     def weights(seed: int) -> list[np.ndarray]:
         trainer = _trainer(seed, jit=jit, top_k=1.0, updates=updates)  # XLA: without top-k
@@ -165,6 +166,7 @@ print(os.environ["XLA_FLAGS"], hashlib.md5(weights).hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_the_deterministic_xla_flag_is_accepted_and_changes_nothing_on_a_cpu() -> None:
     """The GPU code path, run on a CPU: XLA takes the flag (an unknown one would abort
     the process) and compiles the same program, so the weights are the same bytes."""

@@ -308,6 +308,10 @@ class TrainConfig(_Section):
     strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = "auto"
     """Devices (tf.distribute). mirrored is the GPUs of one machine, multi_worker the
     machines TF_CONFIG lists, auto picks from what it finds."""
+    cluster_wait_seconds: Annotated[int, Field(ge=1, le=86_400, exclude=True)] = 600
+    """multi_worker: how long each worker waits for all of TF_CONFIG's workers to
+    connect before it stops with an error (seconds). Not part of what a run is: the
+    model's description and the checkpoint's identity leave it out."""
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
     """Compute precision. The mixed policies compute in 16 bits with float32 weights
     (for GPUs with tensor cores; slower on a CPU); float16 adds dynamic loss scaling."""

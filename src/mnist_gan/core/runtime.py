@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -100,9 +101,9 @@ def read_tf_config(environ: dict | None = None) -> dict | None:
     return config
 
 
-def describe_cluster(config: dict) -> str:
+def describe_cluster(config: dict, wait_seconds: int) -> str:
     """One line on what a multi-worker run of TF_CONFIG `config` (read_tf_config)
-    does: this process's place, and whom it waits for."""
+    does: this process's place, and whom it waits for, how long."""
     job, index = config["task"]["type"], config["task"].get("index", 0)
     addresses = [address for addresses in config["cluster"].values() for address in addresses]
     mine = config["cluster"][job][index]
@@ -111,17 +112,38 @@ def describe_cluster(config: dict) -> str:
     if not others:
         return line + "no other worker to wait for"
     shown = ", ".join(others[:8]) + (f" and {len(others) - 8} more" if len(others) > 8 else "")
-    return (
-        line + f"waiting for {shown} to connect (TensorFlow waits without a time limit: "
-        "start them, or stop this run)"
-    )
+    return line + f"waiting up to {wait_seconds} s for {shown} to connect"
 
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def make_strategy(name: str, report: Callable[[str], None] = _say) -> tf.distribute.Strategy:
+_WATCHDOG = """
+import os, signal, sys, time
+parent, seconds, line = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+time.sleep(seconds)
+if os.getppid() == parent:
+    print(line, file=sys.stderr, flush=True)
+    os.kill(parent, signal.SIGKILL)
+"""
+
+
+def _cluster_watchdog(wait_seconds: int) -> subprocess.Popen:
+    """A process that stops this one with one error line after `wait_seconds`, unless
+    killed first. It is a process, not a thread or an alarm: TensorFlow waits for the
+    workers in C++ holding the GIL, and catches SIGTERM while it waits."""
+    line = (
+        f"error: the workers of TF_CONFIG did not all connect within {wait_seconds} s; "
+        "start every worker its cluster lists, or raise train.cluster_wait_seconds"
+    )
+    command = [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(wait_seconds), line]
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+
+
+def make_strategy(
+    name: str, report: Callable[[str], None] = _say, cluster_wait_seconds: int = 600
+) -> tf.distribute.Strategy:
     """The tf.distribute strategy for `train.strategy`.
 
     one_device: the first GPU, else the CPU. mirrored: every GPU of this machine (else
@@ -132,7 +154,8 @@ def make_strategy(name: str, report: Callable[[str], None] = _say) -> tf.distrib
 
     A malformed TF_CONFIG is a ParamsError (`read_tf_config`), whatever the strategy.
     `report` gets one line when TF_CONFIG is set: that a one-machine strategy ignores
-    it, or, for multi_worker, whom this process waits for before training.
+    it, or, for multi_worker, whom this process waits for before training: at most
+    `cluster_wait_seconds`, then the process is stopped (SIGKILL) after one error line.
     """
     tf_config = read_tf_config()
     if name == "auto":
@@ -153,8 +176,13 @@ def make_strategy(name: str, report: Callable[[str], None] = _say) -> tf.distrib
                 "train.strategy = multi_worker needs the TF_CONFIG environment variable "
                 "(cluster addresses and this worker's index); see docs/engineering.md"
             )
-        report(describe_cluster(tf_config))
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        report(describe_cluster(tf_config, cluster_wait_seconds))
+        watchdog = _cluster_watchdog(cluster_wait_seconds)
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()  # returns once all connect
+        finally:
+            watchdog.kill()
+            watchdog.wait()
     devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
     if name == "mirrored":
         return tf.distribute.MirroredStrategy([device.name for device in devices])

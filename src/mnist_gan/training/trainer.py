@@ -123,8 +123,9 @@ class GANTrainer:
         g_slice = None if g_batch is None else self.replica_slice(g_batch, 0)
         return self.update_mode.step(self.objective, d_slices, g_slice)
 
-    def _step(self) -> StepMetrics:
-        """D's and G's updates (as `train.updates` says) and the average's update."""
+    def step(self) -> StepMetrics:
+        """One step: D's and G's updates (as `train.updates` says) and the average's
+        update. `train` runs many of these in one compiled call."""
         args = (self.draw(self.config.d_steps),)
         if self.update_mode.fresh_generator_batch:
             args += (self.draw(1),)
@@ -146,7 +147,7 @@ class GANTrainer:
     def _run_steps(self, steps: tf.Tensor) -> StepMetrics:
         totals = StepMetrics(*(tf.constant(0.0) for _ in StepMetrics._fields))
         for _ in tf.range(steps):
-            step = self._step()
+            step = self.step()
             totals = StepMetrics(*(t + v for t, v in zip(totals, step, strict=True)))
         return StepMetrics(*(total / tf.cast(steps, tf.float32) for total in totals))
 
