@@ -29,24 +29,10 @@ def _tiny_training_set_and_params(folder: Path, raw: dict, count: int) -> Path:
     return params
 
 
-@pytest.mark.slow
-def test_train_speed_benchmark_prints_every_row(tmp_path: Path, raw: dict) -> None:
-    params = _tiny_training_set_and_params(tmp_path, raw, 256)
+def _run_bench(script: str, *args: str, exit_code: int = 0) -> subprocess.CompletedProcess:
+    """`bench/<script>` with `args`, from the repo root; asserts its exit code."""
     process = subprocess.run(
-        [
-            sys.executable,
-            "bench/train_speed.py",
-            "--data",
-            str(tmp_path),
-            "--params",
-            str(params),
-            "--seed-steps",
-            "2",
-            "--steps",
-            "4",
-            "--dcgan-steps",
-            "2",
-        ],
+        [sys.executable, f"bench/{script}", *args],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": f"src{os.pathsep}."},
         capture_output=True,
@@ -54,7 +40,17 @@ def test_train_speed_benchmark_prints_every_row(tmp_path: Path, raw: dict) -> No
         timeout=600,
         check=False,
     )
-    assert process.returncode == 0, process.stderr[-3000:]
+    assert process.returncode == exit_code, process.stderr[-3000:]
+    return process
+
+
+@pytest.mark.slow
+def test_train_speed_benchmark_prints_every_row(tmp_path: Path, raw: dict) -> None:
+    params = _tiny_training_set_and_params(tmp_path, raw, 256)
+    process = _run_bench(
+        "train_speed.py", "--data", str(tmp_path), "--params", str(params),
+        "--seed-steps", "2", "--steps", "4", "--dcgan-steps", "2",
+    )  # fmt: skip
     rows = [line for line in process.stdout.splitlines() if line.startswith("| ")]
     names = [row.split("|")[1].strip() for row in rows[2:]]  # after the header and rule
     assert names == [
@@ -147,19 +143,10 @@ def test_roofline_benchmark_counts_checks_and_profiles(tmp_path: Path, raw: dict
     1 otherwise), every row has work, time and a share of the peak, and the profile
     lists op types whose shares add up to at most the whole."""
     params = _tiny_training_set_and_params(tmp_path, raw, 256)
-    command = [sys.executable, "bench/roofline.py", "--data", str(tmp_path)]
-    command += ["--params", str(params), "--steps", "4", "--top", "5"]
-    command += ["--evaluate-images", "2000", "--peak-seconds", "0.3"]
-    process = subprocess.run(
-        command,
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": "src"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert process.returncode == 0, process.stderr[-3000:]
+    process = _run_bench(
+        "roofline.py", "--data", str(tmp_path), "--params", str(params), "--steps", "4",
+        "--top", "5", "--evaluate-images", "2000", "--peak-seconds", "0.3",
+    )  # fmt: skip
     assert "by hand and by the profiler" in process.stdout
     tables = process.stdout.split("\n\n")
     rows = [line for line in tables[0].splitlines() if line.startswith("| ")][2:]
@@ -183,20 +170,10 @@ def test_roofline_benchmark_counts_checks_and_profiles(tmp_path: Path, raw: dict
 def test_lever_cost_benchmark_prints_a_row_per_lever(tmp_path: Path, raw: dict) -> None:
     params = _tiny_training_set_and_params(tmp_path, raw, 64)
     levers = ["train.penalties.r1=0", "model.d_minibatch_std=4 train.lr_schedule=linear"]
-    command = [sys.executable, "bench/lever_cost.py", "--data", str(tmp_path)]
-    command += ["--params", str(params), "--steps", "3", "--repeat", "2"]
+    args = ["--data", str(tmp_path), "--params", str(params), "--steps", "3", "--repeat", "2"]
     for lever in levers:
-        command += ["--lever", lever]
-    process = subprocess.run(
-        command,
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": "src"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert process.returncode == 0, process.stderr[-3000:]
+        args += ["--lever", lever]
+    process = _run_bench("lever_cost.py", *args)
     rows = [line for line in process.stdout.splitlines() if line.startswith("| ")][2:]
     assert [row.split("|")[1].strip() for row in rows] == ["params as they are", *levers]
     assert rows[0].split("|")[4].strip() == "1.00"
@@ -207,23 +184,9 @@ def test_lever_cost_times_from_the_update_asked_and_refuses_a_negative_one(
     tmp_path: Path, raw: dict
 ) -> None:
     params = _tiny_training_set_and_params(tmp_path, raw, 64)
-    command = [sys.executable, "bench/lever_cost.py", "--data", str(tmp_path)]
-    command += ["--params", str(params), "--steps", "2", "--repeat", "1"]
-    command += ["--lever", "train.top_k=0.4 train.top_k_decay=0.5"]
-
-    def run(update: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*command, "--from-update", update],
-            cwd=REPO_ROOT,
-            env={**os.environ, "PYTHONPATH": "src"},
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-
-    late = run("13000")
-    assert late.returncode == 0, late.stderr[-3000:]
+    args = ["--data", str(tmp_path), "--params", str(params), "--steps", "2", "--repeat", "1"]
+    args += ["--lever", "train.top_k=0.4 train.top_k_decay=0.5"]
+    late = _run_bench("lever_cost.py", *args, "--from-update", "13000")
     assert "from update 13000" in late.stdout.splitlines()[-5]
-    refused = run("-1")
-    assert refused.returncode == 2 and "--from-update must be >= 0, got -1" in refused.stderr
+    refused = _run_bench("lever_cost.py", *args, "--from-update", "-1", exit_code=2)
+    assert "--from-update must be >= 0, got -1" in refused.stderr

@@ -164,15 +164,14 @@ def test_a_malformed_tf_config_is_one_line_before_any_work(
     assert "unset TF_CONFIG" in error_lines[0]
 
 
-@pytest.mark.slow
-def test_a_tf_config_ignored_by_a_one_machine_strategy_is_said(tmp_path: Path) -> None:
+def _train_with_tf_config(tmp_path: Path, tf_config: dict, **train: object):
+    """The train stage with `train` params set, a missing data folder and `tf_config`
+    as TF_CONFIG."""
     raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    raw["train"]["strategy"] = "one_device"
+    raw["train"].update(train)
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
-    tf_config = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}}
-    tf_config["task"] = {"type": "worker", "index": 0}
-    process = run_stage(
+    return run_stage(
         "train",
         "--params",
         str(params),
@@ -181,6 +180,13 @@ def test_a_tf_config_ignored_by_a_one_machine_strategy_is_said(tmp_path: Path) -
         env={"TF_CONFIG": json.dumps(tf_config)},
         timeout=120,
     )
+
+
+@pytest.mark.slow
+def test_a_tf_config_ignored_by_a_one_machine_strategy_is_said(tmp_path: Path) -> None:
+    tf_config = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}}
+    tf_config["task"] = {"type": "worker", "index": 0}
+    process = _train_with_tf_config(tmp_path, tf_config, strategy="one_device")
     assert process.returncode == 2, process.stderr[-2000:]  # the missing data
     assert "TF_CONFIG is set but ignored: train.strategy = one_device" in process.stderr
 
@@ -192,21 +198,9 @@ def test_a_multi_worker_run_says_whom_it_waits_for_and_gives_up_in_time(
     """train.strategy auto with a two-worker TF_CONFIG whose other worker never comes:
     the stage says whom it waits for, and how long, then stops in one line when
     train.cluster_wait_seconds have passed (TensorFlow alone would wait an hour)."""
-    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    raw["train"]["cluster_wait_seconds"] = 5
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump(raw))
     cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
-    tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
-    process = run_stage(
-        "train",
-        "--params",
-        str(params),
-        "--data",
-        str(tmp_path / "nonexistent"),
-        env={"TF_CONFIG": tf_config},
-        timeout=120,
-    )
+    tf_config = {"cluster": cluster, "task": {"type": "worker", "index": 0}}
+    process = _train_with_tf_config(tmp_path, tf_config, cluster_wait_seconds=5)
     waiting = [line for line in process.stderr.splitlines() if line.startswith("TF_CONFIG:")]
     assert len(waiting) == 1, process.stderr[-2000:]
     assert "worker 0 of 2" in waiting[0] and cluster["worker"][1] in waiting[0]
