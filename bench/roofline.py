@@ -7,6 +7,10 @@ the traced step, forward and backward), the time it takes, the achieved FLOP/s a
 that as a fraction of the machine's measured peak: a large float32 matmul under the
 same `cpu` params (the portable ISA cap and the thread count). The count is checked
 against a hand count for one layer (D's first convolution) before anything is timed.
+Not counted: ops inside a `tf.cond` branch (the profiler does not enter them: the lazy
+R1 pass, on every `train.penalty_every`-th D update) and ops of dynamic shape (top-k's
+loss on the k fakes it keeps, elementwise over at most a batch), so the FLOPs and the
+share of the peak are lower bounds.
 Then TensorFlow's profiler says where the default's step time goes (the op types with
 the largest self time).
 
