@@ -190,3 +190,23 @@ def test_lever_cost_times_from_the_update_asked_and_refuses_a_negative_one(
     assert "from update 13000" in late.stdout.splitlines()[-5]
     refused = _run_bench("lever_cost.py", *args, "--from-update", "-1", exit_code=2)
     assert "--from-update must be >= 0, got -1" in refused.stderr
+
+
+def test_tradeoff_draws_from_a_hand_written_table_and_refuses_one_without_fid(
+    tmp_path: Path,
+) -> None:
+    """`draw` needs only setting, seed, minutes and fid: per setting the mean and the
+    seeds' spread, fastest first; a table without fid fails in one line naming it."""
+    table = tmp_path / "tradeoff.csv"
+    table.write_text("setting,seed,minutes,fid\nlong,0,9,1.0\nlong,1,9,2.0\nshort,0,3,4.5\n")
+    drawn = _run_bench("tradeoff.py", "draw", str(table), str(tmp_path / "t.png"))
+    rows = [line for line in drawn.stdout.splitlines() if line.startswith("| ")][2:]
+    assert rows == ["| short | 3.0 | 1 | 4.500 ± 0.000 |", "| long | 9.0 | 2 | 1.500 ± 0.707 |"]
+    assert (tmp_path / "t.png").read_bytes().startswith(b"\x89PNG")
+    table.write_text("setting,seed,minutes,recall\nlong,0,9,0.8\n")
+    refused = _run_bench("tradeoff.py", "draw", str(table), str(tmp_path / "u.png"), exit_code=1)
+    assert refused.stderr.strip() == (
+        f"error: {table} has no column fid: write it with `collect`, or by hand with the "
+        "columns setting, seed, minutes, fid"
+    )
+    assert not (tmp_path / "u.png").exists()

@@ -3,6 +3,7 @@ files served over HTTP on 127.0.0.1, tiny sizes, every stage for real."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -253,6 +254,33 @@ def test_an_experiment_and_a_queued_sweep_compare_side_by_side(repo: Repo) -> No
     assert len(plots["data"]["Losses"][0]["revisions"]) == 2  # curves overlaid
     assert len(plots["data"]["samples/grid.png"]) == 2  # one grid per experiment
     assert len(plots["data"]["figures/losses.png"]) == 2  # static figures side by side
+
+
+def test_the_tradeoff_bench_collects_seeds_of_a_setting_and_draws_them(
+    repo: Repo, tmp_path: Path
+) -> None:
+    """bench/tradeoff.py on two real experiments named <setting>-s<seed>: one CSV row
+    per seed with that experiment's own scores, then the figure."""
+    for seed in (1, 2):
+        repo.dvc("exp", "run", "-n", f"tiny-s{seed}", "-S", f"train.seed={seed}")
+    bench = [sys.executable, str(REPO_ROOT / "bench/tradeoff.py")]
+    collected = repo.run(*bench, "collect", "--minutes", "tiny=0.5", "--minutes", "absent=1")
+    rows = list(csv.DictReader(collected.stdout.splitlines()))
+    assert [(row["setting"], row["seed"], row["minutes"]) for row in rows] == [
+        ("tiny", "1", "0.5"), ("tiny", "2", "0.5")
+    ]  # fmt: skip
+    revs = experiment_revs(repo)
+    for row in rows:
+        scores = revs[f"tiny-s{row['seed']}"]["data"]["metrics"]["metrics/eval.json"]["data"]
+        assert float(row["fid"]) == scores["fid"] and float(row["recall"]) == scores["recall"]
+    assert rows[0]["fid"] != rows[1]["fid"]  # two seeds, two runs
+    assert "| tiny | 0.5 | 2 |" in collected.stderr
+    (tmp_path / "tradeoff.csv").write_text(collected.stdout)
+    drawn = repo.run(*bench, "draw", str(tmp_path / "tradeoff.csv"), str(tmp_path / "t.png"))
+    assert "| tiny | 0.5 | 2 |" in drawn.stdout
+    assert (tmp_path / "t.png").read_bytes().startswith(b"\x89PNG")
+    refused = repo.run(*bench, "collect", "--minutes", "absent=1", check=False)
+    assert refused.returncode == 1 and refused.stderr.startswith("error: no experiment")
 
 
 def publish(repo: Repo, tmp_path: Path) -> Path:
