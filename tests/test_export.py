@@ -1,5 +1,6 @@
 """The SavedModel export: loaded by plain TensorFlow in a process that cannot import
-this project, it draws the sample stage's pixels; the same weights give the same bytes."""
+this project, it draws the sample stage's pixels (but for a pixel halfway between two
+levels, which float round-off may move by one); the same weights give the same bytes."""
 
 from __future__ import annotations
 
@@ -83,7 +84,15 @@ def test_the_saved_model_draws_the_sample_stage_pixels_without_this_project(
     expected = generate_pixels(generator, z, labels)
     assert pixels.dtype == np.uint8 and pixels.shape == (40, 28, 28)
     assert len(np.unique(expected)) > 50  # a real test: the pixels vary
-    np.testing.assert_array_equal(pixels, expected)
+    # The SavedModel runs the generator as an optimized graph, the sample stage op by
+    # op: on some CPUs their floats differ in the last bits, which moves a pixel one
+    # level only where the stage's value lies within that of halfway between two.
+    levels = (np.clip(np.asarray(generator(z, labels, training=False)), -1, 1) + 1) * 127.5
+    halfway = np.abs(levels - np.floor(levels) - 0.5).reshape(pixels.shape) < 1e-3
+    differ = pixels != expected
+    assert np.all(np.abs(pixels.astype(int) - expected)[differ] == 1)
+    assert not np.any(differ & ~halfway), f"{np.sum(differ & ~halfway)} pixels differ"
+    assert np.mean(halfway) < 0.005  # so few that the check above has teeth
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
